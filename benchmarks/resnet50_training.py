@@ -1,0 +1,175 @@
+"""Measure ResNet-50 training on the kit's hand signs: speed, accuracy thresholds, BN momentum.
+
+Every measurement trains the solution notebook's own ResNet50 (taken from
+solutions/resnets/2_resnet50_signs.ipynb, never copied) in a fresh Python process, so seeds
+and TensorFlow's import-time settings are the same as in a student's kernel.
+
+    python benchmarks/resnet50_training.py speed [--steps 8]
+        seconds per batch of 32 with oneDNN on and off, measured alternately in one run
+    python benchmarks/resnet50_training.py thresholds --epochs 1 2 --seeds 0 1 2 3 4 [--write]
+        hidden-split accuracy after each budget over several seeds; --write stores the
+        measurements and thresholds (minimum over seeds minus a margin) in
+        autograder/thresholds.json
+    python benchmarks/resnet50_training.py momentum --epochs 10 --seed 0
+        test accuracy in inference mode with BatchNorm momentum 0.99 vs 0.9, before and after
+        recalibration
+
+The machine is shared and noisy: compare numbers from one run, never across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOK = REPO / "solutions" / "resnets" / "2_resnet50_signs.ipynb"
+THRESHOLDS_FILE = REPO / "autograder" / "thresholds.json"
+# Subtracted from the worst seed's accuracy: absorbs run-to-run float differences between
+# machines (thread counts, oneDNN on or off, GPU) that seeds alone do not cover.
+THRESHOLD_MARGIN = 0.05
+
+# Runs in a fresh interpreter; prints one JSON line.
+WORKER = r"""
+import json, sys, time
+args = json.loads(sys.argv[1])
+import resnet_kit
+from autograder.notebook_code import solution_namespace
+ns = solution_namespace(args["notebook"])  # runs the set-up cell (device.setup(seed=0))
+from resnet_kit import data, device, training
+from autograder import accuracy
+import keras, numpy as np
+if "bn_momentum" in args:
+    ns["BN_MOMENTUM"] = args["bn_momentum"]
+device.seed_everything(args["seed"])
+model = ns["ResNet50"](input_shape=(64, 64, 3), classes=6)
+model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy",
+              metrics=["accuracy"])
+result = {k: v for k, v in args.items() if k != "notebook"}
+if args["mode"] == "speed":
+    # Speed does not depend on pixel values: a random batch keeps this independent of the data.
+    rng = np.random.default_rng(0)
+    batch_x = rng.random((32, 64, 64, 3), dtype=np.float32)
+    batch_y = data.one_hot(rng.integers(0, 6, size=32), 6)
+    model.train_on_batch(batch_x, batch_y)  # build and trace
+    start = time.perf_counter()
+    for _ in range(args["steps"]):
+        model.train_on_batch(batch_x, batch_y)
+    result["seconds_per_batch"] = (time.perf_counter() - start) / args["steps"]
+else:
+    x_train, y_train, x_test, y_test, classes = data.load_signs()
+    x_train = x_train.astype("float32") / 255.0
+    x_test = x_test.astype("float32") / 255.0
+    y_train1, y_test1 = data.one_hot(y_train, 6), data.one_hot(y_test, 6)
+    start = time.perf_counter()
+    history = model.fit(x_train, y_train1, epochs=args["epochs"], batch_size=32, verbose=0)
+    result["train_seconds"] = time.perf_counter() - start
+    result["train_accuracy_last_epoch"] = float(history.history["accuracy"][-1])
+    result["test_accuracy_as_trained"] = float(model.evaluate(x_test, y_test1, verbose=0)[1])
+    result["hidden_accuracy"] = accuracy.hidden_split_accuracy(model, recalibrate=True)
+    result["test_accuracy_recalibrated"] = float(model.evaluate(x_test, y_test1, verbose=0)[1])
+print("RESULT " + json.dumps(result), flush=True)
+"""
+
+
+def run_worker(onednn: bool = True, **args) -> dict:
+    env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS="1" if onednn else "0")
+    args = dict(args, notebook=str(NOTEBOOK), onednn=onednn)
+    done = subprocess.run(
+        [sys.executable, "-c", WORKER, json.dumps(args)],
+        cwd=REPO, env=env, capture_output=True, text=True, check=False,
+    )
+    for line in done.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    raise RuntimeError(f"worker failed ({done.returncode}):\n{done.stderr[-3000:]}")
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {platform.system()}"
+
+
+def speed(args) -> None:
+    print(f"# ResNet-50, batch 32, 64x64x3, {args.steps} timed steps per sample; {machine()}")
+    for round_ in range(args.rounds):
+        for onednn in (True, False):
+            r = run_worker(mode="speed", onednn=onednn, seed=0, steps=args.steps)
+            print(f"round {round_}  oneDNN {'on ' if onednn else 'off'}  "
+                  f"{r['seconds_per_batch']:.2f} s/batch  ~{r['seconds_per_batch'] * 34:.0f} s/epoch",
+                  flush=True)
+
+
+def thresholds(args) -> None:
+    print(f"# hidden-split accuracy of the solution ResNet-50; {machine()}")
+    measured = []
+    for epochs in args.epochs:
+        for seed in args.seeds:
+            r = run_worker(mode="train", seed=seed, epochs=epochs)
+            measured.append(r)
+            print(f"epochs {epochs:2d}  seed {seed}  hidden {r['hidden_accuracy']:.3f}  "
+                  f"test(as trained) {r['test_accuracy_as_trained']:.3f}  "
+                  f"test(recalibrated) {r['test_accuracy_recalibrated']:.3f}  "
+                  f"train {r['train_accuracy_last_epoch']:.3f}  {r['train_seconds']:.0f} s",
+                  flush=True)
+    table = {}
+    for epochs in args.epochs:
+        runs = [r["hidden_accuracy"] for r in measured if r["epochs"] == epochs]
+        table[str(epochs)] = round(max(min(runs) - THRESHOLD_MARGIN, 0.0), 3)
+        print(f"epochs {epochs}: hidden accuracy min {min(runs):.3f} mean {sum(runs) / len(runs):.3f} "
+              f"max {max(runs):.3f} -> threshold {table[str(epochs)]:.3f}")
+    if args.write:
+        previous = json.loads(THRESHOLDS_FILE.read_text()) if THRESHOLDS_FILE.exists() else {}
+        previous_runs = [r for r in previous.get("measurements", []) if r["epochs"] not in args.epochs]
+        document = {
+            "rule": f"threshold = (lowest hidden-split accuracy over the seeds) - {THRESHOLD_MARGIN}",
+            "command": "python benchmarks/resnet50_training.py thresholds " + " ".join(sys.argv[2:]),
+            "machine": machine(),
+            "measured_on": time.strftime("%Y-%m-%d"),
+            "thresholds": dict(previous.get("thresholds", {}), **table),
+            "measurements": previous_runs + measured,
+        }
+        THRESHOLDS_FILE.write_text(json.dumps(document, indent=2) + "\n")
+        print(f"wrote {THRESHOLDS_FILE.relative_to(REPO)}")
+
+
+def momentum(args) -> None:
+    print(f"# BatchNorm momentum vs inference-mode test accuracy, {args.epochs} epochs; {machine()}")
+    for bn_momentum in (0.99, 0.9):
+        r = run_worker(mode="train", seed=args.seed, epochs=args.epochs, bn_momentum=bn_momentum)
+        print(f"momentum {bn_momentum:<4}  train {r['train_accuracy_last_epoch']:.3f}  "
+              f"test as trained {r['test_accuracy_as_trained']:.3f}  "
+              f"test recalibrated {r['test_accuracy_recalibrated']:.3f}  "
+              f"hidden recalibrated {r['hidden_accuracy']:.3f}  {r['train_seconds']:.0f} s", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("speed")
+    p.add_argument("--steps", type=int, default=8)
+    p.add_argument("--rounds", type=int, default=2)
+    p = sub.add_parser("thresholds")
+    p.add_argument("--epochs", type=int, nargs="+", default=[1])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    p.add_argument("--write", action="store_true")
+    p = sub.add_parser("momentum")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    {"speed": speed, "thresholds": thresholds, "momentum": momentum}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
