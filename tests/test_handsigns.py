@@ -1,0 +1,122 @@
+"""The hand-signs dataset: committed files match the seeded renderer, schema, label semantics."""
+
+import shutil
+
+import h5py
+import numpy as np
+import pytest
+
+from resnet_kit import handsigns as hs
+
+EXPECTED = {
+    # split: (path relative to repo, x key, y key, n images)
+    "train": ("data/signs/train_signs.h5", "train_set_x", "train_set_y", 1080),
+    "test": ("data/signs/test_signs.h5", "test_set_x", "test_set_y", 120),
+    "hidden": ("autograder/data/signs_hidden.h5", "test_set_x", "test_set_y", 300),
+}
+
+
+@pytest.fixture(scope="module")
+def committed(repo_root):
+    out = {}
+    for split, (rel, kx, ky, _) in EXPECTED.items():
+        with h5py.File(repo_root / rel, "r") as f:
+            out[split] = (np.array(f[kx]), np.array(f[ky]), np.array(f["list_classes"]), sorted(f.keys()))
+    return out
+
+
+@pytest.mark.parametrize("split", list(EXPECTED))
+def test_committed_file_has_the_coursera_schema(committed, split):
+    _, kx, ky, n = EXPECTED[split]
+    x, y, classes, keys = committed[split]
+    assert keys == sorted([kx, ky, "list_classes"])
+    assert x.dtype == np.uint8 and x.shape == (n, 64, 64, 3)
+    assert y.dtype == np.int64 and y.shape == (n,)
+    assert classes.dtype == np.int64 and classes.tolist() == [0, 1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("split", list(EXPECTED))
+def test_each_class_has_exactly_its_share_and_order_is_shuffled(committed, split):
+    n = EXPECTED[split][3]
+    y = committed[split][1]
+    assert np.bincount(y, minlength=6).tolist() == [n // 6] * 6
+    assert not np.array_equal(y, np.sort(y))
+    assert np.array_equal(y, hs.split_labels(split))
+
+
+@pytest.mark.parametrize("split", list(EXPECTED))
+def test_regenerating_a_slice_with_the_recorded_seed_gives_the_committed_images(committed, split):
+    x, y, _, _ = committed[split]
+    idx = [0, len(y) // 2, len(y) - 1]
+    rx, ry = hs.render_split(split, idx)
+    assert np.array_equal(ry, y[idx])
+    assert np.array_equal(rx, x[idx])
+
+
+def test_rendering_is_deterministic_and_differs_across_indices_and_seeds():
+    a = hs.render_image(3, np.random.default_rng([1, 2, 3]))
+    b = hs.render_image(3, np.random.default_rng([1, 2, 3]))
+    c = hs.render_image(3, np.random.default_rng([1, 2, 4]))
+    d = hs.render_image(3, np.random.default_rng([9, 2, 3]))
+    assert np.array_equal(a, b)
+    for other in (c, d):
+        assert np.abs(a.astype(int) - other.astype(int)).mean() > 5
+
+
+def test_splits_use_distinct_seeds_and_share_no_image(committed):
+    seeds = {(s.base_seed, s.split_id) for s in hs.SPLITS.values()}
+    assert len(seeds) == len(hs.SPLITS)
+    hashes = [hash(img.tobytes()) for split in EXPECTED for img in committed[split][0]]
+    assert len(set(hashes)) == len(hashes)
+
+
+@pytest.mark.parametrize("label", range(6))
+def test_each_class_raises_that_many_digits(label):
+    for i in range(40):
+        parts, _ = hs._hand_parts(label, np.random.default_rng([5, label, i]))
+        roles = [p.role for p in parts]
+        raised = roles.count("raised") + roles.count("thumb-up")
+        assert raised == label, roles
+        # Folded digits are drawn (as curled stubs), not left out: always 4 fingers + thumb.
+        assert len(parts) == 6
+        if label == 0:
+            assert roles.count("curled") == 4 and "thumb-o" in roles
+        for p in parts:
+            if p.role == "raised":  # fingertip well above the knuckles
+                assert p.points[-1][1] > p.points[0][1] + 0.4
+            if p.role == "folded":  # fingertip lies on the palm, below the knuckles
+                assert p.points[-1][1] < p.points[0][1]
+
+
+def test_more_raised_fingers_put_more_skin_near_the_top(committed):
+    """Label semantics in pixels: skin-coloured (red > blue) pixels in the top rows."""
+    x, y, _, _ = committed["train"]
+    f = x[:, :16].astype(int)
+    skin = ((f[..., 0] - f[..., 2]) > 25).mean(axis=(1, 2))
+    per_class = np.array([skin[y == c].mean() for c in range(6)])
+    assert per_class[[3, 4, 5]].mean() > per_class[[0, 1]].mean() + 0.04
+    assert per_class[2] > per_class[0]
+
+
+def test_verify_passes_on_the_committed_split(repo_root, capsys):
+    assert hs.main(["verify", "--split", "test", "--data-dir", str(repo_root / "data/signs")]) == 0
+    assert "test: OK" in capsys.readouterr().out
+
+
+def test_verify_fails_on_a_tampered_copy(repo_root, tmp_path, capsys):
+    shutil.copy(repo_root / "data/signs/test_signs.h5", tmp_path / "test_signs.h5")
+    with h5py.File(tmp_path / "test_signs.h5", "r+") as f:
+        x = f["test_set_x"]
+        x[7, 10, 10, 0] = (int(x[7, 10, 10, 0]) + 1) % 256
+    assert hs.main(["verify", "--split", "test", "--data-dir", str(tmp_path)]) != 0
+    out = capsys.readouterr().out
+    assert "verify FAILED" in out and "index 7" in out
+
+
+def test_verify_fails_on_a_wrong_schema(tmp_path, capsys):
+    with h5py.File(tmp_path / "test_signs.h5", "w") as f:
+        f["test_set_x"] = np.zeros((120, 64, 64, 3), np.uint8)
+        f["test_set_y"] = np.zeros(120, np.int32)
+        f["list_classes"] = np.arange(6)
+    assert hs.main(["verify", "--split", "test", "--data-dir", str(tmp_path)]) != 0
+    assert "expected int64" in capsys.readouterr().out
