@@ -39,6 +39,9 @@ def tensorflow_imported() -> bool:
 # Whether TensorFlow was already loaded when the kit first configured the environment, in
 # which case the defaults came too late to matter.
 _tensorflow_imported_before_kit: bool | None = None
+# TF_ENABLE_ONEDNN_OPTS as the user had it before the kit's defaults (None: not set). When
+# TensorFlow was imported first, this is the value it most likely saw.
+_onednn_setting_before_kit: str | None = None
 
 
 def configure_environment() -> dict[str, str]:
@@ -47,9 +50,10 @@ def configure_environment() -> dict[str, str]:
     Has no effect on a TensorFlow that is already imported: call it (or import resnet_kit)
     first. :func:`setup` reports whether it came in time (``DeviceInfo.onednn``).
     """
-    global _tensorflow_imported_before_kit
+    global _tensorflow_imported_before_kit, _onednn_setting_before_kit
     if _tensorflow_imported_before_kit is None:
         _tensorflow_imported_before_kit = tensorflow_imported()
+        _onednn_setting_before_kit = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
     for name, value in TF_ENVIRONMENT_DEFAULTS.items():
         os.environ.setdefault(name, value)
     return {name: os.environ[name] for name in TF_ENVIRONMENT_DEFAULTS}
@@ -82,13 +86,14 @@ def import_tensorflow():
     configure_environment()
     if tensorflow_imported():
         import tensorflow as tf
+    else:
+        with muted_stderr():
+            import tensorflow as tf
 
-        return tf
-    with muted_stderr():
-        import tensorflow as tf
-
-        # The first device query initialises CUDA, which logs (or fails loudly) on CPU hosts.
-        tf.config.list_physical_devices()
+            # The first device query initialises CUDA, which logs (or fails loudly) on CPU hosts.
+            tf.config.list_physical_devices()
+    # Also when TensorFlow was imported first: its Python warnings (tf.function retracing,
+    # deprecations) go to stderr.
     tf.get_logger().setLevel("ERROR")
     with contextlib.suppress(ImportError):
         from absl import logging as absl_logging
@@ -143,9 +148,11 @@ def setup(seed: int | None = 0, deterministic: bool = True, verbose: bool = True
         verbose: print a one-line summary to stdout (never stderr: see the module docstring).
     """
     tf = import_tensorflow()
-    onednn_requested = (
-        os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "1" and not _tensorflow_imported_before_kit
-    )
+    if _tensorflow_imported_before_kit:
+        # Too late for the kit's default; only a value the user set beforehand counted.
+        onednn_requested = _onednn_setting_before_kit == "1"
+    else:
+        onednn_requested = os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "1"
     import keras
 
     gpus = tf.config.list_physical_devices("GPU")
