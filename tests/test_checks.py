@@ -1,0 +1,111 @@
+"""The hidden-test checks pass every correct corpus variant and name every mutant's mistake."""
+
+import resnet_kit  # noqa: F401  (before TensorFlow: sets its import-time environment)
+
+import importlib  # noqa: E402
+import importlib.util  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from autograder import checks  # noqa: E402  (imports TensorFlow quietly)
+from autograder import reference as ref  # noqa: E402
+
+CORPUS = Path(__file__).parent / "corpus"
+if str(CORPUS) not in sys.path:
+    sys.path.insert(0, str(CORPUS))  # corpus modules import each other by name
+
+_spec = importlib.util.spec_from_file_location("resnet_corpus_index", CORPUS / "index.py")
+INDEX = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(INDEX)
+
+CHECKS = {
+    "identity_block": checks.check_identity_block,
+    "convolutional_block": checks.check_convolutional_block,
+    "basic_block": checks.check_basic_block,
+    "ResNet50": checks.check_resnet50,
+}
+
+
+def _student_function(module, function):
+    return getattr(importlib.import_module(module), function)
+
+
+@pytest.mark.parametrize(
+    "module, function, expected",
+    [(m, f, e) for (m, f), e in INDEX.EXPECTED.items()],
+    ids=[f"{m}.{f}" for m, f in INDEX.EXPECTED],
+)
+def test_corpus_entry_gets_the_expected_verdict(module, function, expected):
+    fn = _student_function(module, function)
+    if expected is None:
+        summary = CHECKS[function](fn)
+        assert isinstance(summary, str) and summary
+    else:
+        with pytest.raises(AssertionError) as info:
+            CHECKS[function](fn)
+        assert expected in str(info.value), str(info.value)
+
+
+def test_every_corpus_module_is_in_the_index():
+    indexed = {m for m, _ in INDEX.EXPECTED}
+    on_disk = {p.stem for p in CORPUS.glob("*.py")} - {"index"}
+    assert on_disk == indexed
+
+
+def test_every_mutant_fails_and_every_correct_variant_passes_in_the_index():
+    for (module, _), expected in INDEX.EXPECTED.items():
+        assert (expected is None) == module.startswith("correct_"), module
+
+
+def test_checks_write_nothing_to_stderr(capfd):
+    fn = _student_function("correct_functional_ops", "identity_block")
+    checks.check_identity_block(fn)
+    with pytest.raises(AssertionError):
+        checks.check_identity_block(_student_function("mutant_id_fxf_valid", "identity_block"))
+    assert capfd.readouterr().err == ""
+
+
+def test_check_rejects_a_non_function():
+    with pytest.raises(AssertionError, match="must be a function"):
+        checks.check_basic_block(None)
+
+
+@pytest.mark.parametrize("spec_of, case", [
+    (checks._identity_spec, checks.IDENTITY_CASES[0]),
+    (checks._convolutional_spec, checks.CONVOLUTIONAL_CASES[0]),
+    (checks._basic_spec, checks.BASIC_CASES[1]),
+])
+def test_unchanged_variant_is_the_reference(spec_of, case):
+    """The mutant builder, with no mistake made, computes exactly the reference."""
+    spec = spec_of(case)
+    rng = np.random.default_rng(0)
+    cin = case.batch_shape[-1]
+    convs, bns = [], []
+    for conv_spec in spec.main:
+        k = conv_spec.kernel
+        convs.append(ref.Conv(rng.standard_normal((k, k, cin, conv_spec.filters))))
+        bns.append(ref.BatchNorm(rng.uniform(0.5, 1.5, conv_spec.filters),
+                                 rng.standard_normal(conv_spec.filters),
+                                 rng.standard_normal(conv_spec.filters),
+                                 rng.uniform(0.5, 2, conv_spec.filters)))
+        cin = conv_spec.filters
+    w = checks.Weights(convs, bns)
+    if spec.shortcut is not None:
+        w.shortcut_conv = ref.Conv(rng.standard_normal((1, 1, case.batch_shape[-1], cin)))
+        w.shortcut_bn = ref.BatchNorm.fresh(cin)
+    x = rng.standard_normal(case.batch_shape)
+    for training in (False, True):
+        np.testing.assert_allclose(
+            checks._variant(x, w, spec, training),
+            checks._reference(spec.name, x, w, spec, training),
+        )
+
+
+def test_rel_error_floor_ignores_float32_rounding_near_zero():
+    expected = np.array([10.0, 1e-7])
+    actual = np.array([10.0, 1.3e-7])  # float32-sized error on a value that is almost 0
+    assert ref.rel_error(actual, expected) > 0.1  # the classic formula would fail it
+    assert checks.rel_error(actual, expected) < checks.TOLERANCE
