@@ -279,7 +279,7 @@ def _hand_parts(label: int, rng: np.random.Generator):
         mid = 0.5 * (tb + tip)
         dirv = tip - tb
         perp = np.array([dirv[1], -dirv[0]]) / np.linalg.norm(dirv)  # to the right of the thumb
-        mid = mid + perp * rng.uniform(0.18, 0.28) * thumb_scale
+        mid = mid + perp * rng.uniform(0.22, 0.32) * thumb_scale
         knuckle = 0.5 * (mid + tip) + perp * 0.05
         thumb = _Part("chain", [tb, mid, knuckle, tip], [thumb_r * 1.2, thumb_r, thumb_r * 0.95, thumb_r * 0.85], relief=thumb_r, role="thumb-o")
     elif thumb_up:
