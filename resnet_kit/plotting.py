@@ -173,7 +173,8 @@ def plot_history(history, title: str | None = "Training history"):
 
     values = _history_dict(history)
     keys = [k for k in values if not k.startswith("val_")]
-    panels = [(k, name) for k, name in (("loss", "Loss"), (_accuracy_key(keys), "Accuracy")) if k in values]
+    candidates = (("loss", "Loss"), (_accuracy_key(keys), "Accuracy"))
+    panels = [(key, name) for key, name in candidates if key in values]
     if not panels or not any(len(values[k]) for k, _ in panels):
         raise ValueError(
             "plot_history: no loss or accuracy values to plot (found keys "

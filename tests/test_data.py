@@ -60,6 +60,17 @@ def write_coursera_dir(folder: Path, m_train: int = 12, m_test: int = 6) -> Path
     return folder
 
 
+def raises_about(path: Path, problem: str):
+    """Expect a SignsDataError whose message names ``path`` followed by ``problem``."""
+    return pytest.raises(SignsDataError, match=re.escape(str(path)) + problem)
+
+
+def write_bad(tmp_path: Path, **datasets) -> Path:
+    """A file ``bad.h5`` with these datasets and, unless given, a correct list_classes."""
+    datasets.setdefault("list_classes", np.arange(6))
+    return write_raw_h5(tmp_path / "bad.h5", **datasets)
+
+
 @pytest.fixture
 def signs_dir(tmp_path):
     return write_coursera_dir(tmp_path / "signs")
@@ -193,7 +204,7 @@ def test_missing_file_names_the_path_and_how_to_get_it(tmp_path):
 
 
 def test_missing_folder_is_reported(tmp_path):
-    with pytest.raises(SignsDataError, match=re.escape(f"{tmp_path / 'gone'}: data folder not found")):
+    with raises_about(tmp_path / "gone", ": data folder not found"):
         load_signs(tmp_path / "gone")
 
 
@@ -205,7 +216,8 @@ def test_not_an_hdf5_file(tmp_path):
 
 
 def test_wrong_keys_list_what_was_found_and_expected(tmp_path):
-    bad = write_raw_h5(tmp_path / "odd.h5", images=np.zeros((2, 64, 64, 3), np.uint8), labels=[0, 1])
+    images = np.zeros((2, 64, 64, 3), np.uint8)
+    bad = write_raw_h5(tmp_path / "odd.h5", images=images, labels=[0, 1])
     with pytest.raises(SignsDataError) as err:
         load_signs_split(bad)
     message = str(err.value)
@@ -233,28 +245,28 @@ def test_missing_list_classes_is_reported(tmp_path):
     ids=["small-images", "no-channels", "rgba", "float-pixels"],
 )
 def test_wrong_image_shape_or_dtype(tmp_path, x, problem):
-    bad = write_raw_h5(tmp_path / "bad.h5", train_set_x=x, train_set_y=[0, 1], list_classes=np.arange(6))
-    with pytest.raises(SignsDataError, match=re.escape(str(bad)) + r": images \(train_set_x\) have " + problem):
+    bad = write_bad(tmp_path, train_set_x=x, train_set_y=[0, 1])
+    with raises_about(bad, r": images \(train_set_x\) have " + problem):
         load_signs_split(bad)
 
 
 def test_labels_out_of_range(tmp_path):
     x, _ = make_split(4)
-    bad = write_raw_h5(tmp_path / "bad.h5", test_set_x=x, test_set_y=[0, 6, 9, -1], list_classes=np.arange(6))
-    with pytest.raises(SignsDataError, match=re.escape(str(bad)) + r".*must be 0\.\.5.*found -1, 6, 9"):
+    bad = write_bad(tmp_path, test_set_x=x, test_set_y=[0, 6, 9, -1])
+    with raises_about(bad, r".*must be 0\.\.5.*found -1, 6, 9"):
         load_signs_split(bad)
 
 
 def test_label_count_must_match_image_count(tmp_path):
     x, _ = make_split(4)
-    bad = write_raw_h5(tmp_path / "bad.h5", test_set_x=x, test_set_y=[0, 1, 2], list_classes=np.arange(6))
-    with pytest.raises(SignsDataError, match=re.escape(str(bad)) + r": there are 4 images but 3 labels"):
+    bad = write_bad(tmp_path, test_set_x=x, test_set_y=[0, 1, 2])
+    with raises_about(bad, r": there are 4 images but 3 labels"):
         load_signs_split(bad)
 
 
 def test_labels_must_be_integers(tmp_path):
     x, _ = make_split(2)
-    bad = write_raw_h5(tmp_path / "bad.h5", test_set_x=x, test_set_y=[0.5, 1.0], list_classes=np.arange(6))
+    bad = write_bad(tmp_path, test_set_x=x, test_set_y=[0.5, 1.0])
     with pytest.raises(SignsDataError, match=r"bad\.h5: labels \(test_set_y\) have dtype float64"):
         load_signs_split(bad)
 
@@ -262,7 +274,9 @@ def test_labels_must_be_integers(tmp_path):
 def test_wrong_list_classes(tmp_path):
     x, y = make_split(2)
     bad = write_raw_h5(tmp_path / "bad.h5", test_set_x=x, test_set_y=y, list_classes=np.arange(10))
-    with pytest.raises(SignsDataError, match=r"bad\.h5: list_classes is \[0, 1, .*expected \[0, 1, 2, 3, 4, 5\]"):
+    with pytest.raises(
+        SignsDataError, match=r"bad\.h5: list_classes is \[0, 1, .*expected \[0, 1, 2, 3, 4, 5\]"
+    ):
         load_signs_split(bad)
 
 
@@ -287,7 +301,8 @@ def test_swapped_train_file_is_reported_by_load_signs(signs_dir):
     (signs_dir / "test_signs.h5").rename(signs_dir / "train_signs.h5")
     write_coursera_dir(signs_dir.parent / "other")
     (signs_dir.parent / "other" / "test_signs.h5").rename(signs_dir / "test_signs.h5")
-    with pytest.raises(SignsDataError, match=r"train_signs\.h5: missing datasets.*'test_set_x'.*expected train_set_x"):
+    found_test_keys = r"train_signs\.h5: missing datasets.*'test_set_x'.*expected train_set_x"
+    with pytest.raises(SignsDataError, match=found_test_keys):
         load_signs(signs_dir)
 
 
@@ -317,7 +332,7 @@ def test_one_hot_accepts_coursera_row_labels_and_flat_labels():
 
 
 def test_one_hot_rejects_labels_out_of_range():
-    with pytest.raises(SignsDataError, match=r"labels must be 0\.\.2 for C=3, found values from 0 to 4"):
+    with pytest.raises(SignsDataError, match=r"must be 0\.\.2 for C=3, found values from 0 to 4"):
         one_hot([0, 4], C=3)
 
 
@@ -411,27 +426,27 @@ def test_check_command_reports_errors_and_exit_status(tmp_path, signs_dir):
 def test_corrupt_image_is_named(cs230_root):
     broken = cs230_root / "train_signs" / "4_IMG_broken.jpg"
     broken.write_bytes(b"\xff\xd8\xff\xe0 definitely not a whole JPEG")
-    with pytest.raises(SignsDataError, match=re.escape(str(broken)) + r": unreadable or corrupt image"):
+    with raises_about(broken, r": unreadable or corrupt image"):
         read_cs230_folder(cs230_root / "train_signs")
 
 
 def test_truncated_image_is_named(cs230_root):
     good = save_image(cs230_root / "train_signs" / "4_big.png", size=(300, 300))
     good.write_bytes(good.read_bytes()[:200])
-    with pytest.raises(SignsDataError, match=re.escape(str(good)) + r": unreadable or corrupt image"):
+    with raises_about(good, r": unreadable or corrupt image"):
         read_cs230_folder(cs230_root / "train_signs")
 
 
 @pytest.mark.parametrize("name", ["IMG_5864.jpg", "x_IMG_1.jpg", "three.png"])
 def test_file_name_without_label_prefix_is_named(cs230_root, name):
     image = save_image(cs230_root / "train_signs" / name)
-    with pytest.raises(SignsDataError, match=re.escape(str(image)) + r": the file name has no label prefix"):
+    with raises_about(image, r": the file name has no label prefix"):
         read_cs230_folder(cs230_root / "train_signs")
 
 
 def test_label_prefix_out_of_range_is_named(cs230_root):
     image = save_image(cs230_root / "train_signs" / "7_IMG_1.jpg")
-    with pytest.raises(SignsDataError, match=re.escape(str(image)) + r": label 7 .*out of range"):
+    with raises_about(image, r": label 7 .*out of range"):
         read_cs230_folder(cs230_root / "train_signs")
 
 
@@ -439,14 +454,15 @@ def test_empty_image_folder_is_reported(tmp_path):
     folder = tmp_path / "train_signs"
     folder.mkdir()
     (folder / "notes.txt").write_text("no images here")
-    with pytest.raises(SignsDataError, match=re.escape(str(folder)) + r": no images found"):
+    with raises_about(folder, r": no images found"):
         read_cs230_folder(folder)
 
 
 def test_root_without_split_folders_lists_what_it_found(tmp_path):
     root = tmp_path / "SIGNS"
     (root / "pictures").mkdir(parents=True)
-    with pytest.raises(SignsDataError, match=r"SIGNS: expected sub-folders train_signs/ and test_signs/.*found \['pictures/'\]"):
+    expected = r": expected sub-folders train_signs/ and test_signs/.*found \['pictures/'\]"
+    with raises_about(root, expected):
         load_cs230_signs(root)
 
 

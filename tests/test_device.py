@@ -109,7 +109,9 @@ def test_muted_stderr_restores_stderr_after_an_exception(capfd):
 
 def test_device_info_summary_is_one_readable_line():
     cpu = DeviceInfo("CPU", (), True, True, 0, "2.21.0", "3.15.1")
-    assert str(cpu) == "TensorFlow 2.21.0, Keras 3.15.1 on CPU; oneDNN on, deterministic ops, seed 0"
+    assert str(cpu) == (
+        "TensorFlow 2.21.0, Keras 3.15.1 on CPU; oneDNN on, deterministic ops, seed 0"
+    )
     gpu = DeviceInfo("GPU", ("GPU:0",), False, False, None, "2.21.0", "3.15.1")
     assert str(gpu) == (
         "TensorFlow 2.21.0, Keras 3.15.1 on GPU (GPU:0); non-deterministic ops, seed None"
@@ -261,8 +263,9 @@ def fit_runs(tmp_path_factory):
 
 
 def by_seed(weights: dict, seed: int) -> list[np.ndarray]:
-    keys = sorted((k for k in weights if k.startswith(f"seed{seed}_")), key=lambda k: int(k.split("_")[1]))
-    return [weights[k] for k in keys]
+    """The weights of the fit with this seed, in get_weights() order."""
+    keys = [k for k in weights if k.startswith(f"seed{seed}_")]
+    return [weights[k] for k in sorted(keys, key=lambda k: int(k.split("_")[1]))]
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import textwrap
 
 import matplotlib
 
@@ -188,7 +189,8 @@ def brute_force_counts(y_true, y_pred, n):
 def test_confusion_matrix_counts_match_a_brute_force_count():
     rng = np.random.default_rng(3)
     y_true, y_pred = rng.integers(0, 6, 200), rng.integers(0, 6, 200)
-    np.testing.assert_array_equal(confusion_matrix(y_true, y_pred, 6), brute_force_counts(y_true, y_pred, 6))
+    expected = brute_force_counts(y_true, y_pred, 6)
+    np.testing.assert_array_equal(confusion_matrix(y_true, y_pred, 6), expected)
 
 
 def test_plot_confusion_matrix_annotates_every_cell_with_its_count():
@@ -235,7 +237,8 @@ def test_show_misclassified_shows_only_the_mistakes_with_true_and_pred():
     y_pred = np.array([0, 2, 2, 3, 1, 5, 0, 1, 5, 3])  # wrong at 1, 4, 8
     fig = show_misclassified(X, y_true, y_pred, CLASSES)
     shown = image_axes(fig)
-    assert [ax.get_title() for ax in shown] == ["true 1 / pred 2", "true 4 / pred 1", "true 2 / pred 5"]
+    titles = [ax.get_title() for ax in shown]
+    assert titles == ["true 1 / pred 2", "true 4 / pred 1", "true 2 / pred 5"]
     np.testing.assert_array_equal(shown[1].images[0].get_array(), X[4])
     assert fig.get_suptitle() == "Misclassified: 3 of 10 images"
 
@@ -277,19 +280,25 @@ def test_every_figure_renders_to_png_without_warnings(tmp_path):
 
 
 def test_plotting_writes_nothing_to_stderr_and_does_not_import_tensorflow():
-    code = (
-        "import sys, numpy as np\n"
-        "from resnet_kit import plotting as p\n"
-        "X = np.random.default_rng(0).random((8, 64, 64, 3)) * 300 - 20  # out of range on purpose\n"
-        "y = np.arange(8) % 6\n"
-        "for fig in (p.show_samples(X, y, range(6)), p.plot_history({'loss': [1, 0.5]}),\n"
-        "            p.plot_confusion_matrix(y, y, range(6)), p.show_misclassified(X, y, y[::-1], range(6))):\n"
-        "    fig.savefig('/dev/null', format='png', dpi=60)\n"
-        "print('tensorflow' in sys.modules)\n"
+    code = textwrap.dedent(
+        """
+        import sys, numpy as np
+        from resnet_kit import plotting as p
+        X = np.random.default_rng(0).random((8, 64, 64, 3)) * 300 - 20  # out of range on purpose
+        y = np.arange(8) % 6
+        figures = (
+            p.show_samples(X, y, range(6)),
+            p.plot_history({"loss": [1, 0.5]}),
+            p.plot_confusion_matrix(y, y, range(6)),
+            p.show_misclassified(X, y, y[::-1], range(6)),
+        )
+        for fig in figures:
+            fig.savefig("/dev/null", format="png", dpi=60)
+        print("tensorflow" in sys.modules)
+        """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, timeout=120, env=dict(os.environ, MPLBACKEND="Agg")
-    )
+    env = dict(os.environ, MPLBACKEND="Agg")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120, env=env)
     assert result.stderr == b""
     assert result.stdout.strip() == b"False"
 
