@@ -1,0 +1,246 @@
+"""``python -m autograder`` / ``resnet-kit-grade``: the instructor's grading command.
+
+Subcommands use nbgrader's vocabulary and work on the course directory (default: the
+repository root, where ``nbgrader_config.py`` lives):
+
+    release                 regenerate assignments/<assignment>/ from solutions/ and check it
+    release --check         regenerate into build/ and compare with the committed release
+    grade SUBMISSIONS       autograde a submitted/ tree, a folder or a .zip of notebooks
+    feedback [STUDENT...]   per-student HTML feedback (hidden tests never shown)
+    report                  grades CSV + terminal table + histogram PNG
+    bundle                  the zip students receive
+    examples                regenerate the demo class in autograder/examples/<assignment>/
+    demo                    release + grade the demo class on a small budget + feedback + report
+"""
+
+from __future__ import annotations
+
+from . import _fastimport  # noqa: F401  (before nbformat/nbgrader)
+
+import argparse
+import filecmp
+import os
+import sys
+import time
+from pathlib import Path
+
+from .course import DEFAULT_ASSIGNMENT, REPO_ROOT, Course, GradingError
+
+NAMING_RULE = """\
+Submissions (SUBMISSIONS may be a folder or a .zip of any of these):
+  nbgrader tree   DIR/<student>/<assignment>/<notebook>.ipynb   (e.g. submitted/)
+  per student     DIR/<student>/<notebook>.ipynb (any depth; <student>.zip also works)
+  flat (LMS)      DIR/<student>_<notebook>.ipynb, e.g. alice_1_residual_blocks.ipynb
+A file name must END with a notebook name of the assignment (case-insensitive; a download
+counter like "-1" or " (2)" is ignored); the text before it, minus trailing "_" tokens
+that are digits or "late" (Canvas: alice_late_1234_5678_...), is the student id. Other
+files are listed in the report under the student whose id starts their name. Every
+student found gets a report row, whatever their files contain.
+"""
+
+DEMO_TIMEOUT = 120
+DEMO_TRAINING_TIMEOUT = 900
+DEMO_EPOCHS = 1
+
+
+def default_course_dir() -> Path:
+    cwd = Path.cwd()
+    return cwd if (cwd / "nbgrader_config.py").exists() else REPO_ROOT
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="resnet-kit-grade",
+        description="Instructor autograder for the ResNet course kit (nbgrader 0.9.6).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=NAMING_RULE,
+    )
+    p.add_argument("--course", type=Path, default=None,
+                   help="nbgrader course directory (default: here if it has nbgrader_config.py, else the repo root)")
+    p.add_argument("--assignment", default=DEFAULT_ASSIGNMENT, help="assignment name (default: %(default)s)")
+    p.add_argument("--reports", type=Path, default=None,
+                   help="output folder for results/CSV/feedback (default: <course>/reports)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    r = sub.add_parser("release", help="regenerate the student release and check it for leaks")
+    r.add_argument("--check", action="store_true",
+                   help="do not touch assignments/: regenerate into build/ and fail if it differs")
+
+    def budget(sp, timeout=None, training=None, epochs=None):
+        sp.add_argument("--timeout", type=int, default=timeout,
+                        help="per-cell timeout in seconds (default: nbgrader_config.py's)" if timeout is None
+                        else "per-cell timeout in seconds (default: %(default)s)")
+        sp.add_argument("--training-timeout", type=int, default=training,
+                        help="timeout for cells tagged 'training' (default: %s)" % (
+                            "nbgrader_config.py's" if training is None else training))
+        sp.add_argument("--epochs", type=int, default=epochs,
+                        help="set RESNET_KIT_EPOCHS for the notebooks (default: %s)" % (
+                            "the notebooks' own" if epochs is None else epochs))
+        sp.add_argument("--student-timeout", type=int, default=None,
+                        help="wall-clock limit for one student's whole grading (default: twice the sum of all cell timeouts)")
+
+    g = sub.add_parser("grade", help="autograde submissions", epilog=NAMING_RULE,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    g.add_argument("submissions", type=Path, help="submitted/ tree, folder or .zip")
+    budget(g)
+
+    f = sub.add_parser("feedback", help="per-student HTML feedback")
+    f.add_argument("students", nargs="*", help="only these students (default: all graded)")
+
+    sub.add_parser("report", help="grades CSV, terminal table and histogram")
+
+    b = sub.add_parser("bundle", help="build the student zip")
+    b.add_argument("-o", "--output", type=Path, default=None,
+                   help="zip path (default: <reports>/resnet-kit-<assignment>.zip)")
+
+    e = sub.add_parser("examples", help="regenerate the demo class from the current notebooks")
+    e.add_argument("--dest", type=Path, default=None, help="default: autograder/examples/<assignment>")
+
+    d = sub.add_parser("demo", help="release, grade the demo class, feedback, report")
+    budget(d, DEMO_TIMEOUT, DEMO_TRAINING_TIMEOUT, DEMO_EPOCHS)
+    d.add_argument("--examples", type=Path, default=None,
+                   help="class to grade (default: autograder/examples/<assignment>)")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    course_dir = (args.course or default_course_dir()).resolve()
+    course = Course(course_dir, args.assignment)
+    reports = (args.reports or course_dir / "reports").resolve()
+    try:
+        return COMMANDS[args.command](course, reports, args)
+    except GradingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def cmd_release(course: Course, reports: Path, args) -> int:
+    if getattr(args, "check", False):
+        fresh = course.scratch_release()
+        committed = course.release_dir
+        names = sorted({p.name for p in fresh.glob("*.ipynb")} | {p.name for p in committed.glob("*.ipynb")})
+        differ = [n for n in names if not (committed / n).exists() or not (fresh / n).exists()
+                  or not filecmp.cmp(committed / n, fresh / n, shallow=False)]
+        if differ:
+            print("release is out of date: " + ", ".join(differ) + " (run: python -m autograder release)")
+            return 1
+        print(f"release {committed.relative_to(course.root)} is up to date ({len(names)} notebooks, no leaks)")
+        return 0
+    out = course.release()
+    nbs = sorted(p.name for p in out.glob("*.ipynb"))
+    print(f"released {len(nbs)} notebook(s) to {out.relative_to(course.root)}: {', '.join(nbs)}; no leaks found")
+    return 0
+
+
+def _grader(course, reports, args):
+    from .grading import Grader
+
+    return Grader(course, reports, timeout=args.timeout, training_timeout=args.training_timeout,
+                  epochs=args.epochs, student_timeout=args.student_timeout)
+
+
+def cmd_grade(course: Course, reports: Path, args) -> int:
+    from . import report
+
+    if not args.submissions.exists():
+        raise GradingError(f"{args.submissions} does not exist")
+    results = _grader(course, reports, args).grade_source(args.submissions)
+    print()
+    print(report.table(results), end="")
+    print(f"results: {reports / course.assignment / 'results'}")
+    return 0
+
+
+def cmd_feedback(course: Course, reports: Path, args) -> int:
+    from .feedback import generate
+    from .grading import load_results
+
+    results = load_results(reports, course.assignment)
+    if args.students:
+        results = [r for r in results if r["student"] in set(args.students)]
+    if not results:
+        raise GradingError("nothing graded yet: run `grade` first")
+    pages = generate(course, reports, results, out=sys.stdout)
+    for student, files in pages.items():
+        print(f"{student}: {files[0]}")
+    return 0
+
+
+def cmd_report(course: Course, reports: Path, args) -> int:
+    from . import report
+    from .grading import load_results
+
+    results = load_results(reports, course.assignment)
+    if not results:
+        raise GradingError("nothing graded yet: run `grade` first")
+    base = reports / course.assignment
+    csv_path = report.write_csv(results, base / "grades.csv")
+    png = report.histogram(results, base / "totals.png", f"{course.assignment}: totals")
+    print(report.table(results), end="")
+    print(f"CSV: {csv_path}\nhistogram: {png}")
+    return 0
+
+
+def cmd_bundle(course: Course, reports: Path, args) -> int:
+    from . import bundle
+
+    dest = args.output or reports / f"resnet-kit-{course.assignment}.zip"
+    path, warnings = bundle.build(course, dest.resolve())
+    for w in warnings:
+        print(f"warning: {w}")
+    print(f"bundle: {path} (checked: no solutions, hidden tests or autograder code)")
+    return 0
+
+
+def cmd_examples(course: Course, reports: Path, args) -> int:
+    from .democlass import EXAMPLES_DIR, build_examples
+
+    dest = args.dest or EXAMPLES_DIR / course.assignment
+    made = build_examples(course, dest)
+    for student, why in made.items():
+        print(f"{student:18s} {why}")
+    print(f"wrote {len(made)} examples to {dest}")
+    return 0
+
+
+def cmd_demo(course: Course, reports: Path, args) -> int:
+    from . import report
+    from .democlass import EXAMPLES_DIR
+    from .feedback import generate
+
+    started = time.monotonic()
+    reports = reports / "demo" if args.reports is None else reports
+    examples = args.examples or EXAMPLES_DIR / course.assignment
+    if not examples.is_dir():
+        raise GradingError(f"no demo class in {examples}: run `python -m autograder examples`")
+    print(f"== release ({course.assignment})")
+    cmd_release(course, reports, argparse.Namespace(check=False))
+    print(f"== grade {examples}")
+    grader = _grader(course, reports, args)
+    results = grader.grade_source(examples)
+    print("== feedback")
+    generate(course, reports, results, out=sys.stdout)
+    base = reports / course.assignment
+    report.write_csv(results, base / "grades.csv")
+    report.histogram(results, base / "totals.png", f"{course.assignment}: demo class")
+    print()
+    print(report.table(results), end="")
+    print(f"CSV: {base / 'grades.csv'}\nhistogram: {base / 'totals.png'}\nfeedback: {base / 'feedback'}")
+    print(f"demo took {time.monotonic() - started:.0f} s")
+    return 0
+
+
+COMMANDS = {
+    "release": cmd_release,
+    "grade": cmd_grade,
+    "feedback": cmd_feedback,
+    "report": cmd_report,
+    "bundle": cmd_bundle,
+    "examples": cmd_examples,
+    "demo": cmd_demo,
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,236 @@
+"""Generate the demo class (``autograder/examples/<assignment>/``) from the course notebooks.
+
+Every example is built from the current source notebooks and release, so the examples stay in
+sync when the notebooks change: solution regions and graded cells are found by nbgrader
+metadata (``grade_id``, ``solution``, ``grade``, ``points``), never by cell position.
+
+One folder per student (layout 2 of :mod:`autograder.intake`)::
+
+    solution/          every answer filled in from solutions/ (full marks)
+    release/           the release, untouched (what a student who did nothing submits)
+    bugs/              one classic bug in every answer cell
+    raises/            a cell that raises at run time (in the 2nd answer of the 1st notebook)
+    syntax_error/      a syntax error in the 1st answer
+    loops/             an infinite loop in the 2nd answer (-> timeout)
+    kills_kernel/      os.kill(os.getpid(), 9) in the 2nd answer (-> kernel died)
+    edited_tests/      1st answer left undone and its test cell rewritten to pass
+    deleted_tests/     full solution with the 1st test cell deleted
+    duplicated_tests/  full solution with the 1st test cell pasted twice
+    empty/             an empty notebook
+    not_a_notebook/    a .ipynb that is not JSON
+
+Failure examples change the FIRST notebook only and submit the others as released (untouched),
+so only ``solution`` and ``bugs`` pay for training in the demo.
+"""
+
+from __future__ import annotations
+
+from . import _fastimport  # noqa: F401  (before nbformat/nbgrader)
+
+import copy
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+
+from .course import Course
+
+EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
+
+# Classic bugs, tried in order on each answer's solution region; the first that changes the
+# text is used. Fallback: the region's last statement is replaced by ``pass``.
+CLASSIC_BUGS: list[tuple[str, str, str]] = [
+    # forgot the skip connection: the block is a plain ConvNet block
+    (r"(?:\w+\.)*Add\(\)\(\[\s*(\w+)\s*,\s*\w+\s*\]\)", r"\1  # bug: shortcut dropped", "no shortcut"),
+    # the projection shortcut forgets its stride (shapes no longer match when s > 1)
+    (r"(\w*shortcut\w*\s*=\s*(?:\w+\.)*Conv2D\([^)]*?strides\s*=\s*)s\b", r"\g<1>1", "shortcut stride 1"),
+    # ReLU applied before the addition instead of after it
+    (r"(\n[ \t]*)(\w+\s*=\s*(?:\w+\.)*Add\(\)\([^\n]*\))(\n[ \t]*)"
+     r"(\w+\s*=\s*(?:\w+\.)*Activation\([\"']relu[\"']\)\(\w+\))", r"\1\4\3\2", "relu before add"),
+    # BatchNorm over the wrong axis
+    (r"axis\s*=\s*3\b", "axis=1", "batchnorm axis 1"),
+    # wrong padding in the main path
+    (r"padding\s*=\s*['\"]same['\"]", "padding='valid'", "valid padding"),
+]
+
+
+def _nbg(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {}) or {}
+
+
+def strip_solution_markers(source: str) -> str:
+    return "\n".join(
+        line for line in source.split("\n")
+        if "BEGIN SOLUTION" not in line and "END SOLUTION" not in line
+    )
+
+
+def solution_region(source: str) -> tuple[int, int] | None:
+    lines = source.split("\n")
+    begin = next((i for i, l in enumerate(lines) if "BEGIN SOLUTION" in l), None)
+    end = next((i for i, l in enumerate(lines) if "END SOLUTION" in l), None)
+    if begin is None or end is None or end <= begin:
+        return None
+    return begin, end
+
+
+def classic_bug(source: str, used: set[str] | None = None) -> tuple[str, str]:
+    """Return (source with one classic bug in its solution region, bug name).
+
+    Bugs named in ``used`` are tried last, so consecutive answers get different bugs."""
+    used = used or set()
+    region = solution_region(source)
+    lines = source.split("\n")
+    if region is None:
+        inner = source
+    else:
+        inner = "\n".join(lines[region[0] + 1 : region[1]])
+    rules = [r for r in CLASSIC_BUGS if r[2] not in used] + [r for r in CLASSIC_BUGS if r[2] in used]
+    for pattern, repl, name in rules:
+        mutated, n = re.subn(pattern, repl, inner, count=1)
+        if n and mutated != inner:
+            break
+    else:
+        body = inner.split("\n")
+        last = max((i for i, l in enumerate(body) if l.strip() and not l.strip().startswith("#")), default=None)
+        if last is None:
+            return source, "none"
+        indent = body[last][: len(body[last]) - len(body[last].lstrip())]
+        body[last] = indent + "pass  # bug: last step missing"
+        mutated, name = "\n".join(body), "last step missing"
+    if region is None:
+        return strip_solution_markers(mutated), name
+    return strip_solution_markers("\n".join(lines[: region[0]] + [mutated] + lines[region[1] + 1 :])), name
+
+
+class ClassBuilder:
+    def __init__(self, course: Course, release_dir: Path):
+        self.course = course
+        self.names = [p.stem for p in sorted(release_dir.glob("*.ipynb"))]
+        self.release = {n: nbformat.read(release_dir / f"{n}.ipynb", as_version=4) for n in self.names}
+        self.source = {n: nbformat.read(course.source_dir / f"{n}.ipynb", as_version=4) for n in self.names}
+        self.first = next(
+            (n for n in self.names if any(_nbg(c).get("solution") for c in self.release[n].cells)),
+            self.names[0],
+        )
+
+    def source_cell(self, nb: str, grade_id: str):
+        for cell in self.source[nb].cells:
+            if _nbg(cell).get("grade_id") == grade_id:
+                return cell
+        raise KeyError(grade_id)
+
+    def answers(self, nb: str) -> list[int]:
+        return [i for i, c in enumerate(self.release[nb].cells) if _nbg(c).get("solution") and c.cell_type == "code"]
+
+    def tests(self, nb: str) -> list[int]:
+        return [i for i, c in enumerate(self.release[nb].cells) if _nbg(c).get("grade") and not _nbg(c).get("solution")]
+
+    def released(self, nb: str):
+        return copy.deepcopy(self.release[nb])
+
+    def solved(self, nb: str):
+        out = self.released(nb)
+        for i in self.answers(nb):
+            src = self.source_cell(nb, _nbg(out.cells[i])["grade_id"]).source
+            out.cells[i].source = strip_solution_markers(src)
+        return out
+
+    def buggy(self, nb: str):
+        out = self.released(nb)
+        bugs, used = [], set()
+        for i in self.answers(nb):
+            gid = _nbg(out.cells[i])["grade_id"]
+            out.cells[i].source, name = classic_bug(self.source_cell(nb, gid).source, used)
+            used.add(name)
+            bugs.append(f"{gid}: {name}")
+        return out, bugs
+
+    def _nth_answer(self, nb: str, n: int) -> int:
+        answers = self.answers(nb)
+        return answers[min(n, len(answers) - 1)]
+
+    def build(self, dest: Path) -> dict[str, str]:
+        """Write every example under ``dest``; return {student: what it demonstrates}."""
+        if dest.exists():
+            shutil.rmtree(dest)
+        first, others = self.first, [n for n in self.names if n != self.first]
+        made: dict[str, str] = {}
+
+        def save(student: str, notebooks: dict, why: str):
+            folder = dest / student
+            folder.mkdir(parents=True, exist_ok=True)
+            for name, nb in notebooks.items():
+                if isinstance(nb, (bytes, str)):
+                    (folder / f"{name}.ipynb").write_bytes(nb if isinstance(nb, bytes) else nb.encode())
+                else:
+                    nbformat.write(nb, folder / f"{name}.ipynb")
+            made[student] = why
+
+        def with_others(nb_first):
+            return {first: nb_first, **{n: self.released(n) for n in others}}
+
+        save("solution", {n: self.solved(n) for n in self.names}, "every answer filled in")
+        save("release", {n: self.released(n) for n in self.names}, "the untouched release")
+        bug_nbs, bug_list = {}, []
+        for n in self.names:
+            bug_nbs[n], found = self.buggy(n)
+            bug_list += found
+        save("bugs", bug_nbs, "one classic bug per answer: " + "; ".join(bug_list))
+
+        nb = self.solved(first)
+        i = self._nth_answer(first, 1)
+        nb.cells[i].source = 'raise RuntimeError("something went wrong here")\n' + nb.cells[i].source
+        save("raises", with_others(nb), "a cell that raises (2nd answer)")
+
+        nb = self.solved(first)
+        i = self._nth_answer(first, 0)
+        nb.cells[i].source = nb.cells[i].source.rstrip() + "\n    return (\n"
+        save("syntax_error", with_others(nb), "a syntax error in the 1st answer")
+
+        nb = self.solved(first)
+        i = self._nth_answer(first, 1)
+        nb.cells[i].source = "while True:  # never ends\n    pass\n" + nb.cells[i].source
+        save("loops", with_others(nb), "an infinite loop in the 2nd answer")
+
+        nb = self.solved(first)
+        i = self._nth_answer(first, 1)
+        nb.cells[i].source = "import os\nos.kill(os.getpid(), 9)\n" + nb.cells[i].source
+        save("kills_kernel", with_others(nb), "kills its kernel in the 2nd answer")
+
+        nb = self.solved(first)
+        a = self._nth_answer(first, 0)
+        nb.cells[a].source = self.release[first].cells[a].source  # undone
+        t = next(j for j in self.tests(first) if j > a)
+        nb.cells[t].source = "# edited so that it passes\nassert True"
+        save("edited_tests", with_others(nb), "1st answer undone, its test rewritten to pass")
+
+        nb = self.solved(first)
+        del nb.cells[self.tests(first)[0]]
+        save("deleted_tests", with_others(nb), "full solution, 1st test cell deleted")
+
+        nb = self.solved(first)
+        t = self.tests(first)[0]
+        twin = copy.deepcopy(nb.cells[t])
+        twin["id"] = twin.get("id", "cell") + "-copy"
+        nb.cells.insert(t + 1, twin)
+        save("duplicated_tests", with_others(nb), "full solution, 1st test cell pasted twice")
+
+        empty = nbformat.v4.new_notebook()
+        empty.metadata = copy.deepcopy(self.release[first].metadata)
+        save("empty", {first: empty}, "an empty notebook (no cells)")
+        save("not_a_notebook", {first: b"This is my homework, I could not upload the notebook.\n"},
+             "a .ipynb file that is not a notebook")
+        (dest / "README.md").write_text(
+            "# Demo class (generated: `python -m autograder examples`)\n\n"
+            "Made from `solutions/` and the release by `autograder/democlass.py`; do not edit.\n\n"
+            + "".join(f"- `{s}/`: {why}\n" for s, why in made.items())
+        )
+        return made
+
+
+def build_examples(course: Course, dest: Path | None = None, release_dir: Path | None = None) -> dict[str, str]:
+    release_dir = release_dir or course.scratch_release()
+    dest = dest or EXAMPLES_DIR / course.assignment
+    return ClassBuilder(course, release_dir).build(dest)
