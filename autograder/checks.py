@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import os
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -264,11 +265,16 @@ def _graph_from_traceback(exc) -> Graph | None:
     X_shortcut, ...) in their locals; the graph is read back from those.
     """
     keras = _keras()
+    import tensorflow as tf
+
+    library_dirs = tuple(
+        os.path.dirname(os.path.abspath(m.__file__)) + os.sep for m in (keras, tf, np)
+    ) + (os.path.dirname(os.path.abspath(__file__)) + os.sep,)
     tensors = []
     tb = exc.__traceback__
     while tb is not None:
-        filename = tb.tb_frame.f_code.co_filename
-        if "site-packages" not in filename and "/autograder/" not in filename:
+        filename = os.path.abspath(tb.tb_frame.f_code.co_filename)
+        if not filename.startswith(library_dirs) and "/site-packages/" not in filename:
             for value in list(tb.tb_frame.f_locals.values()):
                 items = value if isinstance(value, (list, tuple)) else [value]
                 tensors += [v for v in items if isinstance(v, keras.KerasTensor)]
@@ -678,6 +684,11 @@ def _compare(name, spec, case, model, graph, roles, rng):
     if hard_wired:
         problems.append("BatchNorm is hard-wired to training mode in "
                         f"{', '.join(hard_wired)} (pass training=training, or nothing)")
+    for node in graph.of_kind("conv"):
+        if _is_relu_function(getattr(node.layer, "activation", None)):
+            problems.append(f"{node.label} has activation='relu': the ReLU must come after "
+                            "the BatchNorm (conv -> BatchNorm -> ReLU), leave the Conv2D's "
+                            "activation at None")
     others = [n.label for n in graph.nodes if n.kind == "other"]
     if others:
         problems.append(f"unexpected operations in the block: {', '.join(others)}")

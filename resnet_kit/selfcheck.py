@@ -15,7 +15,7 @@ What they look at:
   ``BatchNormalization`` over F channels has ``4*F``: gamma and beta are trained, the moving
   mean and variance are not.
 * ``*_values``: the block's output for a small fixed input (a ramp from -1 to 1) when every
-  convolution kernel is the constant 0.1 (your ``initializer`` argument is replaced by one
+  convolution kernel is the constant 0.5 (your ``initializer`` argument is replaced by one
   that does that; biases start at 0, BatchNorm at gamma=1, beta=0, mean 0, variance 1). The
   expected numbers were computed once with an independent NumPy implementation; they are
   checked in inference mode (``training=False``) and in training mode (``training=True``).
@@ -44,7 +44,7 @@ __all__ = [
     "check_basic_block_values",
 ]
 
-KERNEL_VALUE = 0.1
+KERNEL_VALUE = 0.5
 # Relative tolerance for the value checks. float32 rounding is ~1e-6; this also leaves room
 # for a BatchNormalization epsilon other than Keras' default 1e-3. Mistakes change the
 # numbers by 10% or more.
@@ -153,31 +153,31 @@ VALUE_CASES = {
 # EXPECTED[block][mode][0, :, :, 0] and EXPECTED[block][mode] channel sums.
 # BEGIN GENERATED
 EXPECTED = {'identity_block': {'inference': {'channel0': [[0.0, 0.0, 0.0, 0.0],
-                                               [0.0, 0.0, 0.0, 0.0],
-                                               [0.050811, 0.193758, 0.332066, 0.450276],
-                                               [0.56694, 0.709887, 0.848195, 0.966405]],
-                                  'channel_sums': [4.118339, 4.634468]},
+                                               [0.0, 0.514824, 1.223632, 1.062776],
+                                               [2.351359, 4.219717, 5.5083, 4.284523],
+                                               [2.867488, 4.735846, 6.024429, 4.800652]],
+                                  'channel_sums': [37.593548, 38.303226]},
                     'training': {'channel0': [[0.0, 0.0, 0.0, 0.0],
                                               [0.0, 0.0, 0.0, 0.0],
-                                              [0.0, 1.077026, 2.228275, 1.164721],
-                                              [0.0, 1.593155, 2.744405, 1.68085]],
-                                 'channel_sums': [10.488433, 10.87553]}},
+                                              [0.0, 1.090881, 2.257596, 1.175998],
+                                              [0.0, 1.60701, 2.773725, 1.692128]],
+                                 'channel_sums': [10.597339, 10.984435]}},
  'convolutional_block': {'inference': {'channel0': [[0.0, 0.0, 0.0],
-                                                    [0.0, 0.0313, 0.056112],
-                                                    [0.148153, 0.194484, 0.219295]],
-                                       'channel_sums': [0.649344, 0.649344, 0.649344]},
+                                                    [2.037596, 3.912497, 3.097557],
+                                                    [2.853515, 4.728416, 3.913475]],
+                                       'channel_sums': [20.543055, 20.543055, 20.543055]},
                          'training': {'channel0': [[0.0, 0.0, 0.0],
-                                                   [0.0, 1.632242, 0.55065],
-                                                   [0.265835, 2.801973, 1.720381]],
-                                      'channel_sums': [6.971082, 6.971082, 6.971082]}},
- 'basic_block': {'inference': {'channel0': [[0.0, 0.0, 0.0],
-                                            [0.304985, 0.55781, 0.473013],
-                                            [0.468169, 0.720993, 0.636196]],
-                               'channel_sums': [3.161165, 3.161165, 3.161165]},
+                                                   [0.0, 1.667512, 0.56348],
+                                                   [0.275304, 2.867176, 1.763144]],
+                                      'channel_sums': [7.136616, 7.136616, 7.136616]}},
+ 'basic_block': {'inference': {'channel0': [[0.0, 0.285021, 0.448205],
+                                            [8.277355, 13.945238, 11.172583],
+                                            [9.093274, 14.761157, 11.988501]],
+                               'channel_sums': [69.971335, 69.971335, 69.971335]},
                  'training': {'channel0': [[0.0, 0.0, 0.0],
-                                           [0.0, 1.194525, 0.869992],
-                                           [1.083162, 2.364256, 2.039723]],
-                              'channel_sums': [7.551657, 7.551657, 7.551657]}}}
+                                           [0.0, 1.197599, 0.877616],
+                                           [1.107487, 2.397263, 2.077279]],
+                              'channel_sums': [7.657244, 7.657244, 7.657244]}}}
 # END GENERATED
 
 

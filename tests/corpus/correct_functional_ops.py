@@ -1,6 +1,7 @@
 """Correct: `from tensorflow import keras`, layers.add([...]), keras.ops.add, keras.ops.relu and
 keras.activations.relu on tensors, axis=-1, padding='same' on the 1x1 convs (the same as
-'valid' for a 1x1 kernel, whatever the stride), training passed by keyword or not at all."""
+'valid' for a 1x1 kernel, whatever the stride), training passed by keyword or not at all, a
+BatchNormalization with epsilon=1e-5."""
 
 from tensorflow import keras
 from tensorflow.keras import layers
@@ -18,7 +19,7 @@ def identity_block(X, f, filters, training=None, initializer=keras.initializers.
     X = layers.BatchNormalization(axis=-1)(X, training=training)
     X = keras.activations.relu(X)
     X = layers.Conv2D(filters=F3, kernel_size=(1, 1), kernel_initializer=initializer(seed=0))(X)
-    X = layers.BatchNormalization()(X, training=training)
+    X = layers.BatchNormalization(epsilon=1e-5, momentum=0.9)(X, training=training)
     return keras.ops.relu(layers.add([X, shortcut]))
 
 

@@ -31,6 +31,7 @@ EXPECTED = {
     ("mutant_id_bn_axis1", "identity_block"): "use axis=3",
     ("mutant_id_no_bn3", "identity_block"): "BatchNorm missing after the third conv",
     ("mutant_id_kernel_not_f", "identity_block"): "must have a 2x2 kernel",
+    ("mutant_id_conv_activation_relu", "identity_block"): "has activation='relu'",
     # Convolutional block mistakes.
     ("mutant_conv_stride_on_fxf", "convolutional_block"): "the stride s=2 is on the second conv of the main path (fxf",
     ("mutant_conv_no_shortcut_bn", "convolutional_block"): "BatchNorm missing on the shortcut",
