@@ -720,6 +720,8 @@ def _identity_probe(model, roles, case, where, rng):
     """With the last BN's gamma and beta at 0 the main path outputs 0: the block is ReLU(X),
     which is X itself for X >= 0. This is why deep residual nets can learn the identity."""
     last_bn = roles[1][-1].layer
+    if not (last_bn.scale and last_bn.center):
+        return  # no gamma or beta to switch the main path off with
     saved = [np.asarray(v) for v in (last_bn.gamma, last_bn.beta)]
     last_bn.gamma.assign(np.zeros_like(saved[0]))
     last_bn.beta.assign(np.zeros_like(saved[1]))

@@ -5,6 +5,8 @@ from resnet_kit.device import import_tensorflow
 
 tf = import_tensorflow()
 
+import dataclasses  # noqa: E402
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -185,9 +187,10 @@ def test_basic_block_ref_matches_keras(shape, filters, s):
 def test_block_refs_accept_dicts():
     rng = np.random.default_rng(9)
     x = rng.standard_normal((1, 4, 4, 2))
-    convs = [{"kernel": rng.standard_normal((1, 1, 2, 2))}, {"kernel": rng.standard_normal((3, 3, 2, 2))},
+    convs = [{"kernel": rng.standard_normal((1, 1, 2, 2))},
+             {"kernel": rng.standard_normal((3, 3, 2, 2))},
              {"kernel": rng.standard_normal((1, 1, 2, 2)), "bias": np.ones(2)}]
-    bns = [dataclass_to_dict(ref.BatchNorm.fresh(2)) for _ in range(3)]
+    bns = [dataclasses.asdict(ref.BatchNorm.fresh(2)) for _ in range(3)]
     as_dicts = ref.identity_block_ref(x, convs[0], bns[0], convs[1], bns[1], convs[2], bns[2],
                                       training=True)
     as_records = ref.identity_block_ref(
@@ -195,9 +198,3 @@ def test_block_refs_accept_dicts():
         training=True,
     )
     np.testing.assert_array_equal(as_dicts, as_records)
-
-
-def dataclass_to_dict(record):
-    import dataclasses
-
-    return dataclasses.asdict(record)
