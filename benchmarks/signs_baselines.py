@@ -55,7 +55,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--logistic-epochs", type=int, default=100)
-    ap.add_argument("--cnn-epochs", type=int, default=30)
+    ap.add_argument("--cnn-epochs", type=int, default=40)
     ap.add_argument("--batch-size", type=int, default=32)
     args = ap.parse_args()
 
