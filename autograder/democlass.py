@@ -43,6 +43,9 @@ EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 CLASSIC_BUGS: list[tuple[str, str, str]] = [
     # forgot the skip connection: the block is a plain ConvNet block
     (r"(?:\w+\.)*Add\(\)\(\[\s*(\w+)\s*,\s*\w+\s*\]\)", r"\1  # bug: shortcut dropped", "no shortcut"),
+    # a stage opened with an identity block instead of a convolutional block (shapes clash)
+    (r"convolutional_block\(([^)]*?),\s*s\s*=\s*\w+([^)]*)\)", r"identity_block(\1\2)",
+     "identity block opens a stage"),
     # the projection shortcut forgets its stride (shapes no longer match when s > 1)
     (r"(\w*shortcut\w*\s*=\s*(?:\w+\.)*Conv2D\([^)]*?strides\s*=\s*)s\b", r"\g<1>1", "shortcut stride 1"),
     # ReLU applied before the addition instead of after it
@@ -222,9 +225,12 @@ class ClassBuilder:
         save("empty", {first: empty}, "an empty notebook (no cells)")
         save("not_a_notebook", {first: b"This is my homework, I could not upload the notebook.\n"},
              "a .ipynb file that is not a notebook")
-        (dest / "README.md").write_text(
-            "# Demo class (generated: `python -m autograder examples`)\n\n"
-            "Made from `solutions/` and the release by `autograder/democlass.py`; do not edit.\n\n"
+        # The README sits beside the class folder, not in it: a file in the class folder
+        # would be graded as a (stray) submission.
+        (dest.parent / "README.md").write_text(
+            f"# Demo class for `{self.course.assignment}` (generated: `python -m autograder examples`)\n\n"
+            "Made from `solutions/` and the release by `autograder/democlass.py`; do not edit.\n"
+            "One folder per student, graded by `python -m autograder demo`:\n\n"
             + "".join(f"- `{s}/`: {why}\n" for s, why in made.items())
         )
         return made

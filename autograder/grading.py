@@ -120,7 +120,7 @@ class Grader:
         self.reports = Path(reports)
         self.out = out
         self.epochs = epochs
-        overrides = {}
+        overrides = {k: dict(v) for k, v in (course.overrides or {}).items()}
         if timeout is not None:
             overrides.setdefault("GradingExecute", {})["timeout"] = int(timeout)
         if training_timeout is not None:
