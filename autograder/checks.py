@@ -113,6 +113,7 @@ class Node:
     inputs: list[Node]
     kwargs: dict
     label: str
+    shape: tuple | None = None  # the output's shape, batch as None
 
     @property
     def training_arg(self):
@@ -196,6 +197,8 @@ class Graph:
                 node = Node("relu", None, [node], {}, f"activation='relu' of {node.label}")
             elif kind == "conv" and getattr(op.activation, "__name__", "linear") != "linear":
                 node = Node("other", op, [node], {}, f"activation of {node.label}")
+        if node.shape is None:
+            node.shape = tuple(tensor.shape)
         self._memo[key] = node
         return node
 
@@ -858,6 +861,18 @@ def check_resnet50(fn: Callable) -> str:
                         "64): check ZeroPadding2D((3, 3)), the 7x7/2 conv and the 3x3/2 pooling"
                     )
 
+        graph = Graph(model.outputs)
+        stage_shapes = [(15, 15, 256)] * 3 + [(8, 8, 512)] * 4 + [(4, 4, 1024)] * 6 + [
+            (2, 2, 2048)] * 3
+        for i, (node, want) in enumerate(zip(graph.of_kind("add"), stage_shapes)):
+            if node.shape[1:] != want:
+                raise AssertionError(
+                    f"ResNet50: block {i + 1} outputs {node.shape}, expected {(None, *want)}: "
+                    "stages 1-4 use strides s=1, 2, 2, 2 in their first (convolutional) "
+                    "block and filters [64, 64, 256], [128, 128, 512], [256, 256, 1024], "
+                    "[512, 512, 2048]"
+                )
+
         total = model.count_params()
         trainable = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
         non_trainable = sum(int(np.prod(v.shape)) for v in model.non_trainable_weights)
@@ -871,7 +886,6 @@ def check_resnet50(fn: Callable) -> str:
                 "each stage, f=3, use of bias in the convs, and the Dense layer"
             )
 
-        graph = Graph(model.outputs)
         hard_wired = [n.layer.name for n in graph.of_kind("bn") if n.training_arg is True]
         x = np.random.default_rng(7).uniform(0, 1, (2, 64, 64, 3)).astype("float32")
         inference = np.asarray(model(x, training=False))

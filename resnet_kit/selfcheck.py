@@ -4,8 +4,9 @@ Each ``check_*`` function takes your function, raises ``AssertionError`` with a 
 something is off, and returns a short summary when all is well::
 
     from resnet_kit import selfcheck
-    print(selfcheck.check_identity_block_shapes(identity_block))
-    print(selfcheck.check_identity_block_values(identity_block))
+    selfcheck.check_identity_block(identity_block)          # shapes and values
+    selfcheck.check_identity_block_shapes(identity_block)   # or one part at a time
+    selfcheck.check_resnet50(model)                         # a built ResNet50 model
 
 What they look at:
 
@@ -14,6 +15,8 @@ What they look at:
   channels and F filters has ``k*k*C*F + F`` parameters (weights + one bias per filter); a
   ``BatchNormalization`` over F channels has ``4*F``: gamma and beta are trained, the moving
   mean and variance are not.
+* ``check_resnet50(model)``: input and output shapes, parameter counts and that the
+  outputs are probabilities (softmax).
 * ``*_values``: the block's output for a small fixed input (a ramp from -1 to 1) when every
   convolution kernel is the constant 0.5 (your ``initializer`` argument is replaced by one
   that does that; biases start at 0, BatchNorm at gamma=1, beta=0, mean 0, variance 1). The
@@ -34,6 +37,10 @@ import numpy as np
 from resnet_kit.device import import_tensorflow
 
 __all__ = [
+    "check_identity_block",
+    "check_convolutional_block",
+    "check_basic_block",
+    "check_resnet50",
     "ConstantInitializer",
     "ramp",
     "check_identity_block_shapes",
@@ -308,3 +315,54 @@ def check_basic_block_shapes(basic_block) -> str:
 
 def check_basic_block_values(basic_block) -> str:
     return _check_values(basic_block, "basic_block")
+
+
+def check_identity_block(identity_block) -> str:
+    """Shapes, final ReLU, parameter count and constant-weight values of identity_block."""
+    return "; ".join([check_identity_block_shapes(identity_block),
+                      check_identity_block_values(identity_block)])
+
+
+def check_convolutional_block(convolutional_block) -> str:
+    """Shapes, final ReLU, parameter count and constant-weight values of convolutional_block."""
+    return "; ".join([check_convolutional_block_shapes(convolutional_block),
+                      check_convolutional_block_values(convolutional_block)])
+
+
+def check_basic_block(basic_block) -> str:
+    """Shapes, final ReLU, parameter count and constant-weight values of basic_block."""
+    return "; ".join([check_basic_block_shapes(basic_block),
+                      check_basic_block_values(basic_block)])
+
+
+# ResNet50(input_shape=(64, 64, 3), classes=6): 53 convs with bias, 53 BatchNorms, Dense(6).
+RESNET50_PARAMS = (23_600_006, 53_120)  # (total, non-trainable: moving mean and variance)
+
+
+def check_resnet50(model) -> str:
+    """Check a built ``ResNet50(input_shape=(64, 64, 3), classes=6)`` model."""
+    keras = _keras()
+    assert isinstance(model, keras.Model), (
+        f"check_resnet50 takes the built model (model = ResNet50(...)), got "
+        f"{type(model).__name__}")
+    in_shape, out_shape = tuple(model.inputs[0].shape), tuple(model.output.shape)
+    assert in_shape == (None, 64, 64, 3), (
+        f"the model's input shape is {in_shape}, expected (None, 64, 64, 3)")
+    assert out_shape == (None, 6), (
+        f"the model's output shape is {out_shape}, expected (None, 6): one probability per "
+        "class, from Dense(classes) after Flatten")
+    total = model.count_params()
+    non_trainable = sum(int(np.prod(v.shape)) for v in model.non_trainable_weights)
+    assert (total, non_trainable) == RESNET50_PARAMS, (
+        f"the model has {total:,} parameters ({non_trainable:,} non-trainable), expected "
+        f"{RESNET50_PARAMS[0]:,} ({RESNET50_PARAMS[1]:,} non-trainable): check the number of "
+        "blocks per stage [3, 4, 6, 3], the filters of each stage and f=3")
+    x = np.random.default_rng(0).uniform(0, 1, (2, 64, 64, 3)).astype("float32")
+    with _quiet():
+        probs = np.asarray(model(x, training=False))
+    sums = probs.sum(axis=1)
+    assert np.all(probs >= 0) and np.allclose(sums, 1.0, atol=1e-4), (
+        f"the outputs must be probabilities that sum to 1 (softmax on the last Dense layer); "
+        f"they sum to {sums}")
+    return (f"ResNet50: shapes (None, 64, 64, 3) -> (None, 6), {total:,} parameters, softmax "
+            "output")

@@ -122,3 +122,19 @@ def test_selfcheck_does_not_import_the_autograder():
 def test_parameter_formula_matches_a_hand_count():
     # identity block, C=4, f=3, [2, 3, 4]: convs (4*2+2) + (9*2*3+3) + (3*4+4), BNs 4*(2+3+4)
     assert selfcheck.identity_block_params(4, 3, [2, 3, 4]) == (10 + 57 + 16 + 36, 18)
+
+
+@pytest.mark.parametrize("name", BLOCKS)
+def test_combined_block_checks_run_shapes_and_values(name):
+    summary = getattr(selfcheck, f"check_{name}")(_fn("correct_layers_add", name))
+    assert "look right" in summary and "values match" in summary
+
+
+def test_resnet50_selfcheck_passes_a_correct_model_and_names_a_missing_softmax():
+    model = _fn("correct_layers_add", "ResNet50")()
+    assert "23,600,006" in selfcheck.check_resnet50(model)
+    broken = _fn("mutant_resnet_no_softmax", "ResNet50")()
+    with pytest.raises(AssertionError, match="softmax"):
+        selfcheck.check_resnet50(broken)
+    with pytest.raises(AssertionError, match="built model"):
+        selfcheck.check_resnet50(_fn("correct_layers_add", "ResNet50"))

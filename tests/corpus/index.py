@@ -48,4 +48,5 @@ EXPECTED = {
     ("mutant_resnet_bn_training_true", "ResNet50"): "BatchNorm is hard-wired to training mode",
     ("mutant_resnet_no_softmax", "ResNet50"): "sum to 1",
     ("mutant_resnet_no_zero_padding", "ResNet50"): "check ZeroPadding2D",
+    ("mutant_resnet_wrong_strides", "ResNet50"): "block 4 outputs (None, 15, 15, 512)",
 }
