@@ -28,7 +28,11 @@ def load():
 
 def logistic(keras):
     return keras.Sequential(
-        [keras.Input((64, 64, 3)), keras.layers.Flatten(), keras.layers.Dense(6, activation="softmax")]
+        [
+            keras.Input((64, 64, 3)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(6, activation="softmax"),
+        ]
     )
 
 
@@ -80,7 +84,9 @@ def main() -> None:
                 metrics=["accuracy"],
             )
             t0 = time.perf_counter()
-            hist = model.fit(x_tr, y_tr, epochs=epochs, batch_size=args.batch_size, verbose=0, shuffle=True)
+            hist = model.fit(
+                x_tr, y_tr, epochs=epochs, batch_size=args.batch_size, verbose=0, shuffle=True
+            )
             dt = time.perf_counter() - t0
             train_acc = hist.history["accuracy"][-1]
             test_acc = model.evaluate(x_te, y_te, verbose=0)[1]
@@ -94,7 +100,9 @@ def main() -> None:
     print("summary (mean over seeds " + ", ".join(map(str, args.seeds)) + "):")
     for name, rows in results.items():
         r = np.array(rows)
-        per = "; ".join(f"seed {s}: test {t:.3f} hidden {h:.3f}" for s, (_, t, h) in zip(args.seeds, rows))
+        per = "; ".join(
+            f"seed {s}: test {t:.3f} hidden {h:.3f}" for s, (_, t, h) in zip(args.seeds, rows)
+        )
         print(
             f"  {name}: test {r[:, 1].mean():.3f} +- {r[:, 1].std():.3f}, "
             f"hidden {r[:, 2].mean():.3f} +- {r[:, 2].std():.3f}  ({per})"

@@ -256,11 +256,13 @@ def _hand_parts(label: int, rng: np.random.Generator):
                 L * PHALANX * np.array([rng.uniform(0.65, 0.85), 0.85, 0.8]),
                 [0, -curl2, -curl3],
             )
-            curled.append(_Part("chain", pts, [r * 1.1, r * 1.1, r * 1.0, r * 0.9], relief=r, role="curled"))
+            radii_o = [r * 1.1, r * 1.1, r * 1.0, r * 0.9]
+            curled.append(_Part("chain", pts, radii_o, relief=r, role="curled"))
         elif f in raised:
             fs = rng.uniform(0.85, 1.0, 3)  # foreshortening from a slight bend
             pts = _chain(base, 90 + fan[f], L * PHALANX * fs, rng.normal(0, 4, 3))
-            up.append(_Part("chain", pts, [r, r * 0.97, r * 0.92, r * 0.85], relief=r, role="raised"))
+            radii_up = [r, r * 0.97, r * 0.92, r * 0.85]
+            up.append(_Part("chain", pts, radii_up, relief=r, role="raised"))
         else:
             # Curled towards the camera: a short hump above the knuckle, then the middle and
             # distal phalanges lying down over the palm.
@@ -268,8 +270,12 @@ def _hand_parts(label: int, rng: np.random.Generator):
             down1 = rng.uniform(0.26, 0.36) * L
             down2 = rng.uniform(0.10, 0.18) * L
             lean = rng.normal(0, 6)
-            pts = _chain(base, 90 + lean, [top, down1, down2], [0, 180 + rng.normal(0, 8), rng.normal(0, 10)])
-            folded.append(_Part("chain", pts, [r * 1.12, r * 1.15, r * 1.1, r * 1.0], relief=r * 1.1, shade=1.04, role="folded"))
+            turns = [0, 180 + rng.normal(0, 8), rng.normal(0, 10)]
+            pts = _chain(base, 90 + lean, [top, down1, down2], turns)
+            radii_f = [r * 1.12, r * 1.15, r * 1.1, r * 1.0]
+            folded.append(
+                _Part("chain", pts, radii_f, relief=r * 1.1, shade=1.04, role="folded")
+            )
 
     # The thumb.
     tb = THUMB_BASE + rng.normal(0, 0.02, 2)
@@ -281,16 +287,20 @@ def _hand_parts(label: int, rng: np.random.Generator):
         perp = np.array([dirv[1], -dirv[0]]) / np.linalg.norm(dirv)  # to the right of the thumb
         mid = mid + perp * rng.uniform(0.22, 0.32) * thumb_scale
         knuckle = 0.5 * (mid + tip) + perp * 0.05
-        thumb = _Part("chain", [tb, mid, knuckle, tip], [thumb_r * 1.2, thumb_r, thumb_r * 0.95, thumb_r * 0.85], relief=thumb_r, role="thumb-o")
+        radii_t = [thumb_r * 1.2, thumb_r, thumb_r * 0.95, thumb_r * 0.85]
+        thumb = _Part("chain", [tb, mid, knuckle, tip], radii_t, relief=thumb_r, role="thumb-o")
     elif thumb_up:
         a0 = rng.uniform(28, 55)
         pts = _chain(
             tb,
             a0,
-            np.array([0.32, 0.26, 0.21]) * thumb_scale * np.array([1, rng.uniform(0.85, 1), rng.uniform(0.85, 1)]),
+            np.array([0.32, 0.26, 0.21])
+            * thumb_scale
+            * np.array([1, rng.uniform(0.85, 1), rng.uniform(0.85, 1)]),
             [0, rng.uniform(0, 18), rng.uniform(-5, 15)],
         )
-        thumb = _Part("chain", pts, [thumb_r * 1.4, thumb_r * 1.15, thumb_r * 1.02, thumb_r * 0.9], relief=thumb_r, role="thumb-up")
+        radii_t = [thumb_r * 1.4, thumb_r * 1.15, thumb_r * 1.02, thumb_r * 0.9]
+        thumb = _Part("chain", pts, radii_t, relief=thumb_r, role="thumb-up")
     else:
         # Folded across the palm (over any folded fingers).
         a0 = rng.uniform(125, 145)
@@ -300,7 +310,10 @@ def _hand_parts(label: int, rng: np.random.Generator):
             np.array([0.28, 0.22, 0.17]) * thumb_scale,
             [0, rng.uniform(15, 32), rng.uniform(0, 15)],
         )
-        thumb = _Part("chain", pts, [thumb_r * 1.3, thumb_r * 1.12, thumb_r * 1.05, thumb_r * 0.95], relief=thumb_r, shade=1.03, role="thumb-folded")
+        radii_t = [thumb_r * 1.3, thumb_r * 1.12, thumb_r * 1.05, thumb_r * 0.95]
+        thumb = _Part(
+            "chain", pts, radii_t, relief=thumb_r, shade=1.03, role="thumb-folded"
+        )
 
     parts += folded
     if label == 0:
@@ -363,7 +376,9 @@ def render_image(label: int, rng: np.random.Generator) -> np.ndarray:
 
     def to_px(p):
         p = np.asarray(p, float)
-        return np.stack([cx + scale * (p[..., 0] * c - p[..., 1] * s), cy - scale * (p[..., 0] * s + p[..., 1] * c)], -1)
+        px = cx + scale * (p[..., 0] * c - p[..., 1] * s)
+        py = cy - scale * (p[..., 0] * s + p[..., 1] * c)
+        return np.stack([px, py], -1)
 
     # Light: direction (image x right, y down, z to the camera), strength.
     az = rng.uniform(0, 2 * np.pi)
@@ -389,14 +404,14 @@ def render_image(label: int, rng: np.random.Generator) -> np.ndarray:
             X, Y = xx[y0:y1, x0:x1], yy[y0:y1, x0:x1]
             # Shrink the polygon's distance by the rounding radius: rounded corners.
             d = _polygon(X, Y, V) - rnd * 0.4
-            d = _smin(d, _capsule(X, Y, thenar_a, thenar_b, 0.17 * scale, 0.12 * scale), 0.15 * scale)
+            thenar = _capsule(X, Y, thenar_a, thenar_b, 0.17 * scale, 0.12 * scale)
+            d = _smin(d, thenar, 0.15 * scale)
             d = _smin(d, _capsule(X, Y, wrist_a, wrist_b, 0.33 * scale, 0.42 * scale), 0.25 * scale)
             # The forearm is the back-of-hand colour, the palm the lighter palm colour.
-            u = ((X - cx) * c - (Y - cy) * s) / scale
-            v = (-(X - cx) * s - (Y - cy) * c) / scale
-            del u
+            v = (-(X - cx) * s - (Y - cy) * c) / scale  # hand-frame height of each pixel
             t = np.clip((-0.5 - v) / 0.5, 0, 1)
-            base = palm_col[None, None] * (1 - t[..., None]) + arm_col[None, None] * t[..., None] * 0.97
+            t = t[..., None]
+            base = palm_col[None, None] * (1 - t) + arm_col[None, None] * t * 0.97
         else:
             P = to_px(np.array(part.points))
             R = np.array(part.radii) * scale
@@ -451,7 +466,8 @@ def render_image(label: int, rng: np.random.Generator) -> np.ndarray:
             colour[y0:y1, x0:x1] *= (1 - rng.uniform(0.06, 0.14) * dark * inside)[..., None]
 
     # Skin texture: low-frequency blotches and fine grain.
-    tex = 1 + rng.uniform(0.02, 0.06) * _smooth_noise(rng, (HI, HI), 8) + 0.02 * _smooth_noise(rng, (HI, HI), 40)
+    tex = rng.uniform(0.02, 0.06) * _smooth_noise(rng, (HI, HI), 8)
+    tex = 1 + tex + 0.02 * _smooth_noise(rng, (HI, HI), 40)
     colour *= tex[..., None]
 
     # Down to 64x64 (box filter; colour is premultiplied by coverage).
@@ -465,11 +481,13 @@ def render_image(label: int, rng: np.random.Generator) -> np.ndarray:
     gdir = rng.uniform(0, 2 * np.pi)
     gyy, gxx = np.mgrid[0:n, 0:n] / n - 0.5
     ramp = (gxx * np.cos(gdir) + gyy * np.sin(gdir)) * rng.uniform(0.0, 0.35)
-    bg = wall[None, None] * (1 + ramp[..., None] + rng.uniform(0.01, 0.04) * _smooth_noise(rng, (n, n), 5)[..., None])
+    blotch = rng.uniform(0.01, 0.04) * _smooth_noise(rng, (n, n), 5)
+    bg = wall[None, None] * (1 + ramp[..., None] + blotch[..., None])
     bg = bg * (1 + 0.012 * _smooth_noise(rng, (n, n), 24)[..., None])
     # Soft drop shadow of the hand on the wall, away from the light.
     dist = rng.uniform(1.5, 5.0) / np.tan(el) * 0.8
-    sx, sy = -light[0] / (np.hypot(light[0], light[1]) + 1e-9) * dist, -light[1] / (np.hypot(light[0], light[1]) + 1e-9) * dist
+    planar = np.hypot(light[0], light[1]) + 1e-9
+    sx, sy = -light[0] / planar * dist, -light[1] / planar * dist
     ix, iy = int(round(sx)), int(round(sy))
     pad = 8
     A = np.pad(alpha, pad, mode="edge")
@@ -486,7 +504,8 @@ def render_image(label: int, rng: np.random.Generator) -> np.ndarray:
     chroma = _blur(img - luma[..., None], rng.uniform(0.6, 1.2))
     img = luma[..., None] + chroma
     noise = rng.uniform(0.004, 0.016)
-    img = img + rng.normal(0, noise, img.shape) + rng.normal(0, noise * 0.6, img.shape[:2])[..., None]
+    img = img + rng.normal(0, noise, img.shape)
+    img = img + rng.normal(0, noise * 0.6, img.shape[:2])[..., None]
     return np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
 
 
@@ -564,7 +583,10 @@ def cmd_generate(args) -> int:
         dt = time.perf_counter() - t0
         total += dt
         counts = np.bincount(y, minlength=6).tolist()
-        print(f"{name}: {len(y)} images, per class {counts}, seed {split.base_seed} -> {paths[name]} ({dt:.1f} s)")
+        print(
+            f"{name}: {len(y)} images, per class {counts}, seed {split.base_seed}"
+            f" -> {paths[name]} ({dt:.1f} s)"
+        )
     print(f"generated {sum(s.size for s in SPLITS.values())} images in {total:.1f} s")
     if not args.no_preview:
         preview = args.preview or (paths["train"].parent / PREVIEW_PATH.name)
@@ -582,7 +604,7 @@ def cmd_verify(args) -> int:
         split = SPLITS[name]
         path = paths[name]
         if not path.exists():
-            problems.append(f"{name}: {path} is missing (run: python -m resnet_kit.handsigns generate)")
+            problems.append(f"{name}: {path} is missing")
             continue
         p = split.prefix
         try:
@@ -594,37 +616,60 @@ def cmd_verify(args) -> int:
                     continue
                 fx, fy, fc = f[f"{p}_x"], f[f"{p}_y"], f["list_classes"]
                 if fx.dtype != np.uint8 or fx.shape != (split.size, IMAGE_SIZE, IMAGE_SIZE, 3):
-                    problems.append(f"{name}: {p}_x is {fx.dtype} {fx.shape}, expected uint8 {(split.size, 64, 64, 3)}")
+                    want_x = (split.size, IMAGE_SIZE, IMAGE_SIZE, 3)
+                    problems.append(
+                        f"{name}: {p}_x is {fx.dtype} {fx.shape}, expected uint8 {want_x}"
+                    )
                     continue
                 if fy.dtype != np.int64 or fy.shape != (split.size,):
-                    problems.append(f"{name}: {p}_y is {fy.dtype} {fy.shape}, expected int64 ({split.size},)")
+                    problems.append(
+                        f"{name}: {p}_y is {fy.dtype} {fy.shape}, expected int64 ({split.size},)"
+                    )
                     continue
                 if fc.dtype != np.int64 or not np.array_equal(np.array(fc), CLASSES):
-                    problems.append(f"{name}: list_classes is {np.array(fc)!r}, expected int64 [0..5]")
+                    problems.append(
+                        f"{name}: list_classes is {np.array(fc)!r}, expected int64 [0..5]"
+                    )
                     continue
                 x_disk, y_disk = np.array(fx), np.array(fy)
         except OSError as e:
             problems.append(f"{name}: cannot read {path}: {e}")
             continue
-        t0 = time.perf_counter()
-        x, y = render_split(name)
-        dt = time.perf_counter() - t0
+        y = split_labels(name)
         if not np.array_equal(y, y_disk):
-            problems.append(f"{name}: labels differ from seed {split.base_seed} at {int((y != y_disk).sum())} positions")
-        bad = np.flatnonzero((x != x_disk).reshape(len(x), -1).any(axis=1))
+            n_diff = int((y != y_disk).sum())
+            problems.append(
+                f"{name}: labels differ from seed {split.base_seed} at {n_diff} positions"
+            )
+        if args.sample:  # evenly spaced images only: a quick check
+            idx = np.unique(np.linspace(0, split.size - 1, min(args.sample, split.size)).round())
+            idx = idx.astype(int)
+        else:
+            idx = np.arange(split.size)
+        t0 = time.perf_counter()
+        x, _ = render_split(name, idx)
+        dt = time.perf_counter() - t0
+        bad = idx[(x != x_disk[idx]).reshape(len(x), -1).any(axis=1)]
         if len(bad):
             problems.append(
-                f"{name}: {len(bad)} of {len(x)} images differ from seed {split.base_seed} (first: index {bad[0]})"
+                f"{name}: {len(bad)} of {len(x)} checked images differ from seed"
+                f" {split.base_seed} (first: index {bad[0]})"
             )
         if not problems or not problems[-1].startswith(name):
-            print(f"{name}: OK, {len(x)} images identical to seed {split.base_seed} ({path}, {dt:.1f} s)")
+            what = f"{len(x)} of {split.size}" if len(x) < split.size else f"{len(x)}"
+            print(
+                f"{name}: OK, {what} images identical to seed {split.base_seed}"
+                f" ({path}, {dt:.1f} s)"
+            )
     if problems:
         print("verify FAILED:")
         for p in problems:
             print("  " + p)
         print("Regenerate with: python -m resnet_kit.handsigns generate")
         return 1
-    print("verify OK: " + ", ".join(args.split or list(SPLITS)) + " match their recorded seeds")
+    quick = f" (quick check: {args.sample} images per split)" if args.sample else ""
+    checked = ", ".join(args.split or list(SPLITS))
+    print(f"verify OK: {checked} match their recorded seeds{quick}")
     return 0
 
 
@@ -644,25 +689,46 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p):
-        p.add_argument("--data-dir", type=Path, default=None, help=f"train/test h5 folder (default {DATA_DIR})")
-        p.add_argument("--hidden-path", type=Path, default=None, help=f"hidden split h5 (default {HIDDEN_PATH})")
+        p.add_argument(
+            "--data-dir", type=Path, default=None, help=f"train/test h5 folder (default {DATA_DIR})"
+        )
+        p.add_argument(
+            "--hidden-path", type=Path, default=None, help=f"hidden h5 (default {HIDDEN_PATH})"
+        )
 
     g = sub.add_parser("generate", help="render all splits, write the h5 files and the preview")
     common(g)
-    g.add_argument("--preview", type=Path, default=None, help="preview PNG path (default DATA_DIR/preview.png)")
+    g.add_argument(
+        "--preview", type=Path, default=None, help="preview PNG (default DATA_DIR/preview.png)"
+    )
     g.add_argument("--no-preview", action="store_true", help="skip the preview PNG")
     g.set_defaults(func=cmd_generate)
 
-    v = sub.add_parser("verify", help="regenerate every split from its seed and compare with the files")
+    v = sub.add_parser(
+        "verify", help="regenerate every split from its seed and compare with the files"
+    )
     common(v)
     v.add_argument(
-        "--split", action="append", choices=list(SPLITS), default=None, help="check only this split (repeatable)"
+        "--split",
+        action="append",
+        choices=list(SPLITS),
+        default=None,
+        help="check only this split (repeatable)",
+    )
+    v.add_argument(
+        "--sample",
+        type=int,
+        default=0,
+        metavar="N",
+        help="quick check: regenerate only N evenly spaced images per split (default: all)",
     )
     v.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("preview", help="draw the preview grid PNG from the train h5")
     common(p)
-    p.add_argument("--out", type=Path, default=None, help="output PNG (default DATA_DIR/preview.png)")
+    p.add_argument(
+        "--out", type=Path, default=None, help="output PNG (default DATA_DIR/preview.png)"
+    )
     p.add_argument("--columns", type=int, default=10)
     p.set_defaults(func=cmd_preview)
 
