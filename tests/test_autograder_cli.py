@@ -1,0 +1,75 @@
+"""Command-line parsing of ``python -m autograder`` / ``resnet-kit-grade``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autograder.cli import DEMO_EPOCHS, DEMO_TIMEOUT, DEMO_TRAINING_TIMEOUT, build_parser, main
+from autograder.course import REPO_ROOT
+
+
+def parse(*argv):
+    return build_parser().parse_args(list(argv))
+
+
+def test_every_subcommand_uses_nbgraders_vocabulary():
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    assert set(sub.choices) == {"release", "grade", "feedback", "report", "bundle", "examples", "demo"}
+
+
+def test_grade_takes_the_submissions_and_optional_budget():
+    args = parse("grade", "submitted")
+    assert args.submissions == Path("submitted")
+    assert (args.timeout, args.training_timeout, args.epochs) == (None, None, None)  # config's
+    args = parse("grade", "class.zip", "--timeout", "30", "--training-timeout", "600", "--epochs", "2")
+    assert (args.timeout, args.training_timeout, args.epochs) == (30, 600, 2)
+
+
+def test_grade_without_submissions_is_an_error(capsys):
+    with pytest.raises(SystemExit):
+        parse("grade")
+
+
+def test_demo_defaults_to_the_small_grading_budget():
+    args = parse("demo")
+    assert (args.timeout, args.training_timeout, args.epochs) == (DEMO_TIMEOUT, DEMO_TRAINING_TIMEOUT, DEMO_EPOCHS)
+    assert DEMO_EPOCHS == 1
+
+
+def test_global_options_come_before_the_subcommand():
+    args = parse("--course", "/c", "--assignment", "toy", "--reports", "/r", "report")
+    assert (args.course, args.assignment, args.reports, args.command) == (Path("/c"), "toy", Path("/r"), "report")
+    assert parse("release").assignment == "resnets"
+
+
+def test_release_check_and_feedback_students_parse():
+    assert parse("release", "--check").check is True
+    assert parse("feedback", "alice", "bob").students == ["alice", "bob"]
+    assert parse("bundle", "-o", "x.zip").output == Path("x.zip")
+
+
+def test_unknown_subcommand_is_rejected():
+    with pytest.raises(SystemExit):
+        parse("publish")
+
+
+def test_help_documents_the_submission_naming_rule(capsys):
+    with pytest.raises(SystemExit):
+        parse("grade", "--help")
+    text = capsys.readouterr().out
+    assert "alice_1_residual_blocks.ipynb" in text and "late" in text
+
+
+def test_grade_of_a_missing_folder_fails_cleanly(tmp_path, capsys):
+    assert main(["--course", str(REPO_ROOT), "grade", str(tmp_path / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_python_dash_m_autograder_runs():
+    done = subprocess.run([sys.executable, "-m", "autograder", "--help"], capture_output=True, text=True,
+                          cwd=REPO_ROOT, timeout=120)
+    assert done.returncode == 0 and "release" in done.stdout
