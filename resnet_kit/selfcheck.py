@@ -197,12 +197,19 @@ def _build(fn, name, input_shape, kwargs):
     try:
         with _quiet():
             out = fn(X, **kwargs)
+    except NotImplementedError:
+        raise NotImplementedError(
+            f"{name} is not written yet: replace `raise NotImplementedError()` with your code"
+        ) from None
     except Exception as exc:  # noqa: BLE001 - reported with a hint
+        hint = (
+            ". If the shapes do not fit where the shortcut is added, check the padding of each "
+            "conv (the fxf/3x3 convs need 'same'), the strides and the number of filters of "
+            "each conv" if "shape" in str(exc).lower() else ""
+        )
         raise AssertionError(
             f"{name}(X, {_args(kwargs)}) with X of shape {(None, *input_shape)} raised "
-            f"{type(exc).__name__}: {exc}. If the shapes do not fit where the shortcut is "
-            "added, check the padding of each conv (the fxf/3x3 convs need 'same'), the "
-            "strides and the number of filters of each conv"
+            f"{type(exc).__name__}: {exc}{hint}"
         ) from None
     if not isinstance(out, keras.KerasTensor):
         raise AssertionError(f"{name} must return the block's output tensor, it returned "
