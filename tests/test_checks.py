@@ -21,12 +21,33 @@ _spec = importlib.util.spec_from_file_location("resnet_corpus_index", CORPUS / "
 INDEX = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(INDEX)
 
+from autograder.notebook_code import SOLUTIONS_DIR, cells_by_grade_id  # noqa: E402
+
 CHECKS = {
     "identity_block": checks.check_identity_block,
     "convolutional_block": checks.check_convolutional_block,
     "basic_block": checks.check_basic_block,
     "ResNet50": checks.check_resnet50,
 }
+
+# The hidden test cells exactly as the grader runs them, from the source notebooks.
+HIDDEN_TEST_CELLS = {
+    **cells_by_grade_id(SOLUTIONS_DIR / "1_residual_blocks.ipynb"),
+    **cells_by_grade_id(SOLUTIONS_DIR / "2_resnet50_signs.ipynb"),
+}
+HIDDEN_TEST_OF = {
+    "identity_block": "test_identity_block_hidden",
+    "convolutional_block": "test_convolutional_block_hidden",
+    "basic_block": "test_basic_block_hidden",
+    "ResNet50": "test_resnet50_hidden",
+}
+
+
+def run_hidden_test_cell(function, fn):
+    """Execute the notebook's hidden test cell with the student's function in scope."""
+    grade_id = HIDDEN_TEST_OF[function]
+    source = HIDDEN_TEST_CELLS[grade_id]
+    exec(compile(source, f"<hidden test cell {grade_id}>", "exec"), {function: fn})
 
 
 def _student_function(module, function):
@@ -38,14 +59,13 @@ def _student_function(module, function):
     [(m, f, e) for (m, f), e in INDEX.EXPECTED.items()],
     ids=[f"{m}.{f}" for m, f in INDEX.EXPECTED],
 )
-def test_corpus_entry_gets_the_expected_verdict(module, function, expected):
+def test_corpus_entry_gets_the_expected_verdict_from_the_hidden_test_cell(module, function, expected):
     fn = _student_function(module, function)
     if expected is None:
-        summary = CHECKS[function](fn)
-        assert isinstance(summary, str) and summary
+        run_hidden_test_cell(function, fn)  # raises AssertionError if the check fails it
     else:
         with pytest.raises(AssertionError) as info:
-            CHECKS[function](fn)
+            run_hidden_test_cell(function, fn)
         assert expected in str(info.value), str(info.value)
 
 
