@@ -23,13 +23,6 @@ _spec.loader.exec_module(INDEX)
 
 from autograder.notebook_code import SOLUTIONS_DIR, cells_by_grade_id  # noqa: E402
 
-CHECKS = {
-    "identity_block": checks.check_identity_block,
-    "convolutional_block": checks.check_convolutional_block,
-    "basic_block": checks.check_basic_block,
-    "ResNet50": checks.check_resnet50,
-}
-
 # The hidden test cells exactly as the grader runs them, from the source notebooks.
 HIDDEN_TEST_CELLS = {
     **cells_by_grade_id(SOLUTIONS_DIR / "1_residual_blocks.ipynb"),
