@@ -8,7 +8,7 @@ One folder per student (layout 2 of :mod:`autograder.intake`)::
 
     solution/          every answer filled in from solutions/ (full marks)
     release/           the release, untouched (what a student who did nothing submits)
-    bugs/              one classic bug in every answer cell
+    bugs/              one classic bug per graded block (answers with their own tests)
     raises/            a cell that raises at run time (in the 2nd answer of the 1st notebook)
     syntax_error/      a syntax error in the 1st answer
     loops/             an infinite loop in the 2nd answer (-> timeout)
@@ -140,10 +140,22 @@ class ClassBuilder:
             out.cells[i].source = strip_solution_markers(src)
         return out
 
+    def graded_answers(self, nb: str) -> list[int]:
+        """Answer cells with test cells of their own (before the next answer cell)."""
+        answers, cells = self.answers(nb), self.release[nb].cells
+        out = []
+        for n, i in enumerate(answers):
+            stop = answers[n + 1] if n + 1 < len(answers) else len(cells)
+            if any(_nbg(c).get("grade") and not _nbg(c).get("solution") for c in cells[i + 1 : stop]):
+                out.append(i)
+        return out
+
     def buggy(self, nb: str):
-        out = self.released(nb)
+        """Every graded block gets a classic bug; answers without tests of their own (such as
+        code pasted from part 1) stay correct, so each bug is scored on its own."""
+        out = self.solved(nb)
         bugs, used = [], set()
-        for i in self.answers(nb):
+        for i in self.graded_answers(nb):
             gid = _nbg(out.cells[i])["grade_id"]
             out.cells[i].source, name = classic_bug(self.source_cell(nb, gid).source, used)
             used.add(name)
@@ -180,7 +192,7 @@ class ClassBuilder:
         for n in self.names:
             bug_nbs[n], found = self.buggy(n)
             bug_list += found
-        save("bugs", bug_nbs, "one classic bug per answer: " + "; ".join(bug_list))
+        save("bugs", bug_nbs, "one classic bug per graded block: " + "; ".join(bug_list))
 
         nb = self.solved(first)
         i = self._nth_answer(first, 1)
