@@ -151,6 +151,13 @@ class Grader:
         workdir = self.reports / self.course.assignment / "intake"
         if workdir.exists():
             shutil.rmtree(workdir)
+        source = Path(source).resolve()
+        if source.is_dir() and (source == self.course.submitted_root
+                                or self.course.submitted_root in source.parents):
+            # nbgrader's own submitted/ tree: grading rewrites it, so read from a copy.
+            copy_of = workdir / "input"
+            shutil.copytree(source, copy_of)
+            source = copy_of
         students = intake.collect(source, self.course.assignment, list(self.release), workdir)
         if not students:
             self.say(f"No submissions found in {source}.")
@@ -203,6 +210,8 @@ class Grader:
             if fixed.notebook is not None:
                 repair.write(fixed.notebook, sub_dir / f"{name}.ipynb")
                 written += 1
+        if sf.timestamp is not None and written:
+            shutil.copy(sf.timestamp, sub_dir / "timestamp.txt")  # nbgrader's late penalties
         for path in sf.stray:
             details.append(f"ignored file {path.name} (matches no notebook of the assignment)")
         if not sf.notebooks and sf.stray:

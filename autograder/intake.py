@@ -41,6 +41,7 @@ class StudentFiles:
     student: str
     notebooks: dict[str, Path] = dataclasses.field(default_factory=dict)  # notebook -> file
     stray: list[Path] = dataclasses.field(default_factory=list)  # files matching no notebook
+    timestamp: Path | None = None  # nbgrader's timestamp.txt (late penalties), if any
     notes: list[str] = dataclasses.field(default_factory=list)
     _candidates: dict[str, list[Path]] = dataclasses.field(default_factory=dict, repr=False)
 
@@ -137,7 +138,9 @@ def collect(source: Path, assignment: str, notebooks: list[str], workdir: Path |
     def add(student: str, path: Path, allow_any_name: bool) -> None:
         nb, prefix, counter = match_notebook(path.name, notebooks)
         sf = entry(student)
-        if nb is None:
+        if path.name == "timestamp.txt":
+            sf.timestamp = path
+        elif nb is None:
             sf.stray.append(path)
         else:
             sf._candidates.setdefault(nb, []).append(path)

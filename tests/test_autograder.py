@@ -231,6 +231,19 @@ def test_a_late_submission_does_not_touch_other_students_results(graded, tmp_pat
     assert json.loads(after["newcomer.json"])["total"] == 4
 
 
+def test_grading_nbgraders_own_submitted_tree_reads_it_before_rewriting_it(graded):
+    course, reports, results, _, _ = graded
+    tree = course.submitted_root
+    (tree / "solution" / TOY_ASSIGNMENT / "timestamp.txt").write_text("2030-01-01 00:00:00 UTC")
+    grader = Grader(course, reports, timeout=TIMEOUT, training_timeout=TRAINING_TIMEOUT, out=io.StringIO())
+    again = {r["student"]: r for r in grader.grade_source(tree)}
+    # The tree holds the repaired notebooks of every student who had one: same points again.
+    common = set(again) & set(results)  # (other tests may have added students to the tree)
+    assert len(common) > 10
+    assert {s: again[s]["total"] for s in common} == {s: results[s]["total"] for s in common}
+    assert (tree / "solution" / TOY_ASSIGNMENT / "timestamp.txt").exists()  # kept for nbgrader
+
+
 def test_a_grader_killed_from_outside_keeps_points_journaled_before(tmp_path):
     course = toy_course(tmp_path / "c")
     course.release()
