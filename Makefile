@@ -22,8 +22,9 @@ $(INSTALLED): pyproject.toml
 	touch $(INSTALLED)
 
 demo: $(INSTALLED)
-	$(BIN)/python -m resnet_kit.handsigns verify
-	$(BIN)/python -m resnet_kit.handsigns preview
+	$(BIN)/python -m resnet_kit.handsigns verify --sample 20
+	$(BIN)/python -m resnet_kit.handsigns preview --out reports/preview.png
+	$(BIN)/python -m autograder demo
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest
