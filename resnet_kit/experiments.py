@@ -43,9 +43,9 @@ SMALL_IMAGE_SIZE = 32
 #: Default network width (filters of every 3x3 convolution).
 DEFAULT_WIDTH = 16
 #: Default depths: (shallow, deep), in 3x3 convolutions.
-DEFAULT_DEPTHS = (8, 32)
+DEFAULT_DEPTHS = (8, 48)
 #: Default number of training epochs.
-DEFAULT_EPOCHS = 6
+DEFAULT_EPOCHS = 8
 #: Default mini-batch size.
 DEFAULT_BATCH_SIZE = 32
 #: Adam's learning rate (Keras' default).
@@ -246,7 +246,7 @@ def run_experiment(depths: Sequence[int] = DEFAULT_DEPTHS, epochs: int = DEFAULT
     batches in the same order), the same data and Adam with the same learning rate.
 
     Args:
-        depths: depths of the plain networks, e.g. ``(8, 32)``: a shallow and a deep one.
+        depths: depths of the plain networks, e.g. ``(8, 48)``: a shallow and a deep one.
         epochs: training epochs per network.
         residual_block: your ``basic_block``; a residual network as deep as the deepest plain
             one is trained with it. ``None`` trains the plain networks only.
@@ -330,7 +330,8 @@ def plot_experiment(runs: Sequence[Run], title: str | None = None):
 
     Returns:
         A matplotlib Figure with two axes: "Training loss" (one curve per network, plain
-        networks solid, residual dashed) and "Final training accuracy" (one bar per network).
+        networks solid, residual dashed, and a dotted line at the loss of random guessing)
+        and "Final training accuracy" (one bar per network).
         It is closed in pyplot already: make the call the last line of a cell to show it.
     """
     import matplotlib.pyplot as plt
@@ -350,6 +351,13 @@ def plot_experiment(runs: Sequence[Run], title: str | None = None):
                      linewidth=2, color=color,
                      label=f"{run.label} (final {run.final_loss:.2f})")
         top = max(top, max(v for v in run.loss if math.isfinite(v)))
+    # Cross-entropy of guessing uniformly among the classes: where every network starts.
+    guess = math.log(_data.NUM_CLASSES)
+    ax_loss.axhline(guess, color="0.5", linestyle=":", linewidth=1.2)
+    ax_loss.annotate(f"random guessing (ln {_data.NUM_CLASSES} = {guess:.2f})", (0.99, guess),
+                     xycoords=("axes fraction", "data"), xytext=(0, -4),
+                     textcoords="offset points", fontsize=9, color="0.35", ha="right",
+                     va="top")
     ax_loss.set_title("Training loss (lower is better)")
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("cross-entropy on the training set")
