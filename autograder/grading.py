@@ -40,6 +40,7 @@ STATUS_ORDER = [
     "missing notebook",
     "kernel died",
     "timeout",
+    "cell errors",
     "grader error",
     repair.MISSING_CELLS,
     repair.DUPLICATE_CELLS,
@@ -258,6 +259,7 @@ class Grader:
             for f in nb_run.get("flags", []):
                 if f not in entry["flags"]:
                     entry["flags"].append(f)
+            entry["details"].extend(f"{name}: {text}" for text in nb_run.get("cell_errors", []))
             if not nb_run and name in from_journal:
                 # the worker failed: say where the journal stopped
                 pass

@@ -19,23 +19,34 @@ from pathlib import Path
 import nbformat
 
 from .course import Course
-from .nbexec import DEAD_KERNEL_ENAME, NOT_RUN_ENAME, TIMEOUT_ENAME
+from .nbexec import DEAD_KERNEL_ENAME, GRADER_ENAMES, NOT_RUN_ENAME, TIMEOUT_ENAME
 
 
 def first_error(cell) -> str | None:
-    for out in cell.get("outputs", []):
-        if out.get("output_type") == "error":
-            value = str(out.get("evalue", "")).strip().splitlines()
-            text = f"{out.get('ename')}: {value[0] if value else ''}".strip().rstrip(":")
-            return text[:300]
-    return None
+    """The cell's error as "Name: message"; the grader's own (timeout, dead kernel) first.
+
+    A timed-out cell holds the KeyboardInterrupt of the interrupt before the grader's
+    CellTimeoutError; the timeout is what happened.
+    """
+    errors = [out for out in cell.get("outputs", []) if out.get("output_type") == "error"]
+    if not errors:
+        return None
+    out = min(errors, key=lambda error: error.get("ename") not in GRADER_ENAMES)
+    value = str(out.get("evalue", "")).strip().splitlines()
+    return f"{out.get('ename')}: {value[0] if value else ''}".strip().rstrip(":")[:300]
 
 
 def scan_autograded(path: Path) -> dict:
-    """Flags and per-grade-cell error messages from an autograded notebook."""
+    """Flags, per-grade-cell error messages, and what went wrong in the other cells.
+
+    ``cell_errors`` lists the first error of every cell that is not a test cell (a student's
+    answer that raises or does not parse, a locked cell that fails because an answer is
+    missing, the cell that hung or killed the kernel), so the report can say where it happened.
+    Errors the student's code raised itself also set the flag "cell errors".
+    """
     nb = nbformat.read(path, as_version=4)
-    flags, errors = [], {}
-    for cell in nb.cells:
+    flags, errors, cell_errors = [], {}, []
+    for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
         enames = {o.get("ename") for o in cell.get("outputs", []) if o.get("output_type") == "error"}
@@ -44,11 +55,16 @@ def scan_autograded(path: Path) -> dict:
         if enames & {DEAD_KERNEL_ENAME, NOT_RUN_ENAME} and "kernel died" not in flags:
             flags.append("kernel died")
         nbg = cell.metadata.get("nbgrader", {})
+        err = first_error(cell)
+        if not err:
+            continue
         if nbg.get("grade") and nbg.get("grade_id"):
-            err = first_error(cell)
-            if err:
-                errors[nbg["grade_id"]] = err
-    return {"flags": flags, "errors": errors}
+            errors[nbg["grade_id"]] = err
+            continue
+        cell_errors.append(f"cell '{nbg.get('grade_id') or f'#{index + 1}'}' {err}")
+        if not enames & GRADER_ENAMES and "cell errors" not in flags:
+            flags.append("cell errors")
+    return {"flags": flags, "errors": errors, "cell_errors": cell_errors}
 
 
 def run(spec: dict) -> dict:

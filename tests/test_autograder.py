@@ -94,15 +94,15 @@ def test_every_student_in_the_input_gets_a_result(graded):
 
 @pytest.mark.parametrize("student, total, status", [
     ("solution", 4, "ok"),
-    ("release", 0, "ok"),
+    ("release", 0, "cell errors"),  # the training cell calls the unwritten answers
     ("bugs", 0, "ok"),
-    ("raises", 3, "ok"),
-    ("syntax_error", 1, "ok"),
+    ("raises", 3, "cell errors"),
+    ("syntax_error", 1, "cell errors"),
     ("loops", 3, "timeout"),
     ("ignores_interrupt", 3, "timeout"),
     ("kills_kernel", 3, "kernel died"),
     ("exits", 3, "kernel died"),
-    ("edited_tests", 1, "tests edited"),
+    ("edited_tests", 1, "cell errors; tests edited"),  # its undone answer breaks training
     ("deleted_tests", 4, "missing cells"),
     ("duplicated_tests", 4, "duplicate cells"),
     ("empty", 0, "empty"),
@@ -116,6 +116,16 @@ def test_every_student_in_the_input_gets_a_result(graded):
 def test_each_failure_kind_gets_the_points_earned_and_a_status(graded, student, total, status):
     result = graded[2][student]
     assert (result["total"], result["status"]) == (total, status), result
+
+
+@pytest.mark.parametrize("student, where", [
+    ("raises", "cell 'cube' "),
+    ("syntax_error", "SyntaxError"),
+    ("kills_kernel", "DeadKernelError"),
+    ("loops", "CellTimeoutError"),
+])
+def test_report_details_say_which_cell_failed_and_how(graded, student, where):
+    assert any(where in detail for detail in graded[2][student]["details"]), graded[2][student]["details"]
 
 
 def test_points_before_a_dead_kernel_are_kept_and_later_cells_still_run(graded):
