@@ -537,19 +537,14 @@ def write_h5(path: Path, split: str, x: np.ndarray, y: np.ndarray) -> None:
         f.create_dataset("list_classes", data=CLASSES)
 
 
-def read_h5(path: Path, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    import h5py
-
-    prefix = SPLITS[split].prefix
-    with h5py.File(path, "r") as f:
-        return np.array(f[f"{prefix}_x"]), np.array(f[f"{prefix}_y"]), np.array(f["list_classes"])
-
-
 def write_preview(train_path: Path, out_path: Path, columns: int = 10, zoom: int = 2) -> Path:
     """A grid: one labelled row per class, ``columns`` train images each, upscaled (nearest)."""
     from PIL import Image, ImageDraw
 
-    x, y, _ = read_h5(train_path, "train")
+    from resnet_kit.data import load_signs_split  # the checked reader, shared with notebooks
+
+    x, y, _ = load_signs_split(train_path)
+    y = y.ravel()
     cell = IMAGE_SIZE * zoom
     gap, left = 4, 70
     W = left + columns * (cell + gap)
