@@ -195,28 +195,22 @@ class GradingExecute(Execute):
                     started = time.monotonic()
                     try:
                         self.preprocess_cell(cell, resources, index)
-                    except DeadKernelError:
+                    except (DeadKernelError, CellTimeoutError) as failure:
                         cell = self.nb.cells[index]
+                        if isinstance(failure, DeadKernelError):
+                            ename, status = DEAD_KERNEL_ENAME, "kernel died"
+                            what = ("The kernel died while running this cell (for example "
+                                    "os._exit(), a crash or running out of memory).")
+                        else:
+                            ename, status = TIMEOUT_ENAME, "timeout"
+                            what = (f"This cell ran longer than {self.cell_timeout(cell)} s and "
+                                    "did not stop when interrupted.")
                         cell.outputs.append(error_output(
-                            DEAD_KERNEL_ENAME,
-                            "The kernel died while running this cell (for example os._exit(), "
-                            "a crash or running out of memory). The grader restarted it, "
-                            "re-ran the cells above and went on after this one.",
+                            ename,
+                            what + " The grader restarted the kernel, re-ran the cells above "
+                            "and went on after this one.",
                         ))
-                        self._journal(journal, index, cell, "kernel died", time.monotonic() - started)
-                        restarts += 1
-                        index += 1
-                        self._kill_kernel()
-                        break
-                    except CellTimeoutError:
-                        cell = self.nb.cells[index]
-                        cell.outputs.append(error_output(
-                            TIMEOUT_ENAME,
-                            f"This cell ran longer than {self.cell_timeout(cell)} s and did not "
-                            "stop when interrupted. The grader restarted the kernel, re-ran the "
-                            "cells above and went on after this one.",
-                        ))
-                        self._journal(journal, index, cell, "timeout", time.monotonic() - started)
+                        self._journal(journal, index, cell, status, time.monotonic() - started)
                         restarts += 1
                         index += 1
                         self._kill_kernel()
