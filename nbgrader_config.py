@@ -32,7 +32,7 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 #   autograde_preprocessors: Execute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
 #                            SaveAutoGrades, AssignLatePenalties, CheckCellMetadata
 # We keep both chains and change two links of the second one:
-#  * Execute -> autograder.nbexec.GradingExecute: per-cell timeouts through nbclient's
+#  * Execute -> autograder.engine.nbexec.GradingExecute: per-cell timeouts through nbclient's
 #    `timeout_func(cell)` hook (longer for cells tagged `training`), and a dead or wedged
 #    kernel no longer throws the notebook away: the offending cell gets an error, a fresh
 #    kernel replays the cells above it, and grading goes on after it.
@@ -41,11 +41,11 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 #    Cells that did not raise lose their stderr outputs before grades are saved; cells that
 #    raised keep them (they score 0 anyway, and the text helps the student).
 c.Autograde.autograde_preprocessors = [
-    "autograder.nbexec.GradingExecute",
+    "autograder.engine.nbexec.GradingExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
-    "autograder.nbexec.DropPassingStderr",
+    "autograder.engine.nbexec.DropPassingStderr",
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
@@ -68,7 +68,7 @@ c.GradingExecute.iopub_timeout = 15
 c.GradingExecute.allow_errors = True
 
 # Grade cells deleted by a student are put back before nbgrader sees the notebook
-# (autograder.repair, from the release), so OverwriteCells' own re-adding is a fallback only.
+# (autograder.engine.repair, from the release), so OverwriteCells' own re-adding is a fallback only.
 c.OverwriteCells.add_missing_cells = True
 
 # Long outputs (a training log, a print in a loop) are cut before they reach the gradebook.
@@ -82,6 +82,6 @@ c.LimitOutput.max_traceback = 100
 # `python -m autograder feedback` also checks every page for leaks before keeping it.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
-    "autograder.feedback.HideHiddenTests",
+    "autograder.engine.feedback.HideHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]

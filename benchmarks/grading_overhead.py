@@ -25,14 +25,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from autograder import _fastimport  # noqa: E402,F401
+from autograder.engine import _fastimport  # noqa: E402,F401
 import nbformat  # noqa: E402
 from nbclient import NotebookClient  # noqa: E402
 
-from autograder.course import REPO_ROOT, Course  # noqa: E402
-from autograder.democlass import ClassBuilder  # noqa: E402
-from autograder.grading import Grader  # noqa: E402
-from autograder.toy import TOY_ASSIGNMENT, TOY_NOTEBOOK, make_toy_course  # noqa: E402
+from autograder.engine.course import REPO_ROOT, Course  # noqa: E402
+from autograder.engine.democlass import ClassBuilder  # noqa: E402
+from autograder.engine.grading import Grader  # noqa: E402
+from autograder.engine.toy import TOY_ASSIGNMENT, TOY_NOTEBOOK, make_toy_course  # noqa: E402
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ and TensorFlow's import-time settings are the same as in a student's kernel.
     python benchmarks/resnet50_training.py thresholds --epochs 1 2 --seeds 0 1 2 3 4 [--write]
         hidden-split accuracy after each budget over several seeds; --write stores the
         measurements and thresholds (minimum over seeds minus a margin) in
-        autograder/thresholds.json
+        autograder/resnets/thresholds.json
     python benchmarks/resnet50_training.py momentum --epochs 10 --seed 0 [--momenta 0.99 0.9]
         test accuracy in inference mode with BatchNorm momentum 0.99 vs 0.9, before and after
         recalibration (the notebooks use 0.9, so the 0.9 run equals the thresholds run of the
@@ -41,10 +41,10 @@ WORKER = r"""
 import json, sys, time
 args = json.loads(sys.argv[1])
 import resnet_kit
-from autograder.notebook_code import solution_namespace
+from autograder.engine.notebook_code import solution_namespace
 ns = solution_namespace(args["notebook"])  # runs the set-up cell (device.setup(seed=0))
 from resnet_kit import data, device, training
-from autograder import accuracy
+from autograder.resnets import accuracy
 import keras, numpy as np
 if "bn_momentum" in args:
     ns["BN_MOMENTUM"] = args["bn_momentum"]

@@ -16,14 +16,14 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import intake, repair
-from autograder.course import Course, GradingError, find_leaks
-from autograder.democlass import ClassBuilder, classic_bug
-from autograder.feedback import HIDDEN_NOTE, HideHiddenTests, check_page, generate
-from autograder.grading import Grader, load_results
-from autograder.nbexec import GradingExecute
-from autograder.report import histogram, table, write_csv
-from autograder.toy import TOY_ASSIGNMENT, TOY_NOTEBOOK, make_toy_course
+from autograder.engine import intake, repair
+from autograder.engine.course import Course, GradingError, find_leaks
+from autograder.engine.democlass import ClassBuilder, classic_bug
+from autograder.engine.feedback import HIDDEN_NOTE, HideHiddenTests, check_page, generate
+from autograder.engine.grading import Grader, load_results
+from autograder.engine.nbexec import GradingExecute
+from autograder.engine.report import histogram, table, write_csv
+from autograder.engine.toy import TOY_ASSIGNMENT, TOY_NOTEBOOK, make_toy_course
 
 HIDDEN_LINES = ("assert square(-4) == 16", "assert cube(-3) == -27", "HIDDEN-SQUARE-CHECK",
                 "HIDDEN-CUBE-CHECK", "HIDDEN-TRAINING-CHECK")
@@ -205,7 +205,7 @@ def test_hide_hidden_tests_drops_frames_quoting_hidden_code():
         "visible()\n### BEGIN HIDDEN TESTS\nsecret_check_of(answer)\n### END HIDDEN TESTS",
         metadata={"nbgrader": {"grade": True, "grade_id": "t", "points": 1}})
     cell.outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue="wrong size", traceback=[
-        "----", "Cell In[3], line 3\n----> 3 secret_check_of(answer)", "File /x/autograder/checks.py:10",
+        "----", "Cell In[3], line 3\n----> 3 secret_check_of(answer)", "File /x/autograder/resnets/checks.py:10",
         "AssertionError: wrong size"])]
     nb.cells.append(cell)
     nb, _ = HideHiddenTests().preprocess(nb, {})
@@ -292,7 +292,7 @@ def test_release_is_reproducible_and_leak_free(released):
 
 
 def test_release_check_detects_a_stale_release(released):
-    from autograder.cli import main
+    from autograder.engine.cli import main
 
     course, out = released
     assert main(["--course", str(course.root), "--assignment", TOY_ASSIGNMENT, "release", "--check"]) == 0
@@ -385,8 +385,8 @@ def test_classic_bug_changes_the_answer_and_drops_solution_markers():
 
 
 def test_bundle_holds_release_and_kit_but_no_grader_code(tmp_path):
-    from autograder import bundle
-    from autograder.course import REPO_ROOT
+    from autograder.engine import bundle
+    from autograder.engine.course import REPO_ROOT
 
     course = Course(REPO_ROOT, "resnets")
     if not course.release_dir.is_dir():
@@ -401,7 +401,7 @@ def test_bundle_holds_release_and_kit_but_no_grader_code(tmp_path):
 
 
 def test_bundle_refuses_a_release_with_a_leak(released, tmp_path):
-    from autograder import bundle
+    from autograder.engine import bundle
 
     course, out = released
     root = tmp_path / "leaky"

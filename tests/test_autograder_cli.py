@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder.cli import DEMO_EPOCHS, DEMO_TIMEOUT, DEMO_TRAINING_TIMEOUT, build_parser, main
-from autograder.course import REPO_ROOT
+from autograder.engine.cli import DEMO_EPOCHS, DEMO_TIMEOUT, DEMO_TRAINING_TIMEOUT, build_parser, main
+from autograder.engine.course import REPO_ROOT
 
 
 def parse(*argv):

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from autograder.course import REPO_ROOT, Course
-from autograder.democlass import EXAMPLES_DIR, ClassBuilder
-from autograder.feedback import check_page, generate
-from autograder.grading import Grader
+from autograder.engine.course import REPO_ROOT, Course
+from autograder.engine.democlass import EXAMPLES_DIR, ClassBuilder
+from autograder.engine.feedback import check_page, generate
+from autograder.engine.grading import Grader
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +28,7 @@ def course_copy(tmp_path_factory):
 
 
 def test_committed_release_matches_a_fresh_generate_assignment():
-    from autograder.cli import main
+    from autograder.engine.cli import main
 
     assert main(["--course", str(REPO_ROOT), "release", "--check"]) == 0
 

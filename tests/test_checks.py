@@ -10,8 +10,8 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from autograder import checks  # noqa: E402  (imports TensorFlow quietly)
-from autograder import reference as ref  # noqa: E402
+from autograder.resnets import checks  # noqa: E402  (imports TensorFlow quietly)
+from autograder.resnets import reference as ref  # noqa: E402
 
 CORPUS = Path(__file__).parent / "corpus"
 if str(CORPUS) not in sys.path:
@@ -21,7 +21,7 @@ _spec = importlib.util.spec_from_file_location("resnet_corpus_index", CORPUS / "
 INDEX = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(INDEX)
 
-from autograder.notebook_code import SOLUTIONS_DIR, cells_by_grade_id  # noqa: E402
+from autograder.engine.notebook_code import SOLUTIONS_DIR, cells_by_grade_id  # noqa: E402
 
 # The hidden test cells exactly as the grader runs them, from the source notebooks.
 HIDDEN_TEST_CELLS = {

@@ -12,7 +12,7 @@ EXPECTED = {
     # split: (path relative to repo, x key, y key, n images)
     "train": ("data/signs/train_signs.h5", "train_set_x", "train_set_y", 1080),
     "test": ("data/signs/test_signs.h5", "test_set_x", "test_set_y", 120),
-    "hidden": ("autograder/data/signs_hidden.h5", "test_set_x", "test_set_y", 300),
+    "hidden": ("autograder/resnets/data/signs_hidden.h5", "test_set_x", "test_set_y", 300),
 }
 
 

@@ -8,7 +8,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from autograder.notebook_code import SOLUTIONS_DIR
+from autograder.engine.notebook_code import SOLUTIONS_DIR
 
 RELEASE_DIR = SOLUTIONS_DIR.parents[1] / "assignments" / "resnets"
 BLOCKS = "1_residual_blocks.ipynb"

@@ -9,7 +9,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from autograder import reference as ref  # noqa: E402
+from autograder.resnets import reference as ref  # noqa: E402
 from resnet_kit import selfcheck  # noqa: E402
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -116,7 +116,7 @@ def test_mutants_fail_the_selfchecks_with_a_hint(module, name, check, message):
 
 def test_selfcheck_does_not_import_the_autograder():
     source = Path(selfcheck.__file__).read_text()
-    assert "autograder" not in source.replace("autograder/reference.py", "")
+    assert "autograder" not in source.replace("autograder/resnets/reference.py", "")
 
 
 def test_parameter_formula_matches_a_hand_count():

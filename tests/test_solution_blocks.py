@@ -13,7 +13,7 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from autograder import checks  # noqa: E402  (imports TensorFlow quietly)
+from autograder.resnets import checks  # noqa: E402  (imports TensorFlow quietly)
 from resnet_kit import selfcheck  # noqa: E402
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "solutions" / "resnets"

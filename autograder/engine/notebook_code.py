@@ -10,7 +10,7 @@ from pathlib import Path
 
 import nbformat
 
-SOLUTIONS_DIR = Path(__file__).resolve().parents[1] / "solutions" / "resnets"
+SOLUTIONS_DIR = Path(__file__).resolve().parents[2] / "solutions" / "resnets"
 
 
 def _nbgrader(cell) -> dict:

@@ -1,13 +1,13 @@
 """Hidden test of the trained ResNet-50: accuracy on a hidden hand-signs split.
 
-The split (``autograder/data/signs_hidden.h5``) is rendered like the kit's data but with its own
+The split (``autograder/resnets/data/signs_hidden.h5``) is rendered like the kit's data but with its own
 seed, and students never receive it. Before evaluating, BatchNorm is recalibrated on the
 shipped training set (see ``resnet_kit.training``), so a student is judged on what the network
 learned, not on how far the moving averages lagged behind in a short grading run.
 
 Thresholds depend on the number of epochs trained (graders lower it with RESNET_KIT_EPOCHS).
 They were measured with ``benchmarks/training_thresholds.py`` over several seeds and are kept,
-with the measurements, in ``autograder/thresholds.json``.
+with the measurements, in ``autograder/resnets/thresholds.json``.
 """
 
 from __future__ import annotations

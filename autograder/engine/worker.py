@@ -1,4 +1,4 @@
-"""Autograde ONE student in a child process: ``python -m autograder.worker SPEC.json``.
+"""Autograde ONE student in a child process: ``python -m autograder.engine.worker SPEC.json``.
 
 The batch runs each student here, under a wall-clock watchdog, so nothing a submission does
 (or nbgrader does with it) can stop the batch. The spec names the course root, assignment,

@@ -1,6 +1,6 @@
 """NumPy reference implementations of the residual blocks (instructor-only, for now).
 
-This module is the single source of truth that the hidden tests (``autograder.checks``), the
+This module is the single source of truth that the hidden tests (``autograder.resnets.checks``), the
 unit tests and the literals in ``resnet_kit.selfcheck`` are computed from. It is written to be
 read: every function does one thing, in float64, with plain NumPy, and follows exactly what
 TensorFlow/Keras compute, so a student can later use it to see what their Keras code does.
@@ -196,7 +196,7 @@ def rel_error(x: Any, y: Any, floor: float = 1e-8) -> float:
 
     With the default floor this is the course's classic formula. Elements near zero make it
     harsh (float32 rounding on a value of 1e-7 is a large relative error), so the checks pass
-    a floor proportional to the size of the output; see ``autograder.checks``.
+    a floor proportional to the size of the output; see ``autograder.resnets.checks``.
     """
     x, y = _f64(x), _f64(y)
     if x.shape != y.shape:

@@ -51,7 +51,7 @@ def remove_hidden_regions(source: str, begin="BEGIN HIDDEN TESTS", end="END HIDD
 
 def frame_reveals(frame: str, hidden_lines: list[str]) -> bool:
     text = strip_ansi(frame)
-    if re.search(r"[/\\]autograder[/\\]", text) or "autograder.checks" in text:
+    if re.search(r"[/\\]autograder[/\\]", text) or "autograder.resnets.checks" in text:
         return True
     for line in hidden_lines:
         line = line.strip()

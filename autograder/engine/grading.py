@@ -1,11 +1,11 @@
 """Grade a batch of submissions with nbgrader, one student at a time, losing nothing.
 
-For each student found by :mod:`autograder.intake`:
+For each student found by :mod:`autograder.engine.intake`:
 
-1. each notebook is checked and repaired against a fresh release (:mod:`autograder.repair`)
+1. each notebook is checked and repaired against a fresh release (:mod:`autograder.engine.repair`)
    and written to nbgrader's ``submitted/<student>/<assignment>/``;
-2. nbgrader's autograde runs in a child process (:mod:`autograder.worker`) under a watchdog;
-   the execution preprocessor (:mod:`autograder.nbexec`) survives dead kernels and hangs and
+2. nbgrader's autograde runs in a child process (:mod:`autograder.engine.worker`) under a watchdog;
+   the execution preprocessor (:mod:`autograder.engine.nbexec`) survives dead kernels and hangs and
    journals every cell as it finishes;
 3. the grades (from the gradebook, or from the journal when the child itself failed) and
    what happened become ``<reports>/<assignment>/results/<student>.json``.
@@ -317,7 +317,7 @@ class Grader:
         started = time.monotonic()
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "autograder.worker", str(spec_path)],
+                [sys.executable, "-m", "autograder.engine.worker", str(spec_path)],
                 cwd=str(self.course.root), env=env, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )

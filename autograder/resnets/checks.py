@@ -15,7 +15,7 @@ How a block is judged - by computed truth, not by how the code looks:
 3. Kernel shapes are checked (they fix the number of filters and the window size).
 4. Every convolution and BatchNormalization gets non-trivial weights and moving statistics
    (seeded NumPy), and the model's output is compared, for several shapes (odd sizes, stride
-   2 and 3, batch > 1), with :mod:`autograder.reference` computed from those same weights -
+   2 and 3, batch > 1), with :mod:`autograder.resnets.reference` computed from those same weights -
    in inference mode (``training=False``), with no ``training`` argument (must be inference
    too) and in training mode (``training=True``, batch statistics).
 5. When the numbers differ, "mutant references" - the reference with one classic mistake
@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 import resnet_kit  # noqa: F401  (sets TensorFlow's import-time environment first)
-from autograder import reference as ref
+from autograder.resnets import reference as ref
 from resnet_kit.device import import_tensorflow
 
 import_tensorflow()  # quietly: its start-up lines would otherwise reach stderr

@@ -4,7 +4,7 @@ Every example is built from the current source notebooks and release, so the exa
 sync when the notebooks change: solution regions and graded cells are found by nbgrader
 metadata (``grade_id``, ``solution``, ``grade``, ``points``), never by cell position.
 
-One folder per student (layout 2 of :mod:`autograder.intake`)::
+One folder per student (layout 2 of :mod:`autograder.engine.intake`)::
 
     solution/          every answer filled in from solutions/ (full marks)
     release/           the release, untouched (what a student who did nothing submits)
@@ -36,7 +36,7 @@ import nbformat
 
 from .course import Course
 
-EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
+EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
 
 # Classic bugs, tried in order on each answer's solution region; the first that changes the
 # text is used. Fallback: the region's last statement is replaced by ``pass``.
@@ -241,7 +241,7 @@ class ClassBuilder:
         # would be graded as a (stray) submission.
         (dest.parent / "README.md").write_text(
             f"# Demo class for `{self.course.assignment}` (generated: `python -m autograder examples`)\n\n"
-            "Made from `solutions/` and the release by `autograder/democlass.py`; do not edit.\n"
+            "Made from `solutions/` and the release by `autograder/engine/democlass.py`; do not edit.\n"
             "One folder per student, graded by `python -m autograder demo`:\n\n"
             + "".join(f"- `{s}/`: {why}\n" for s, why in made.items())
         )
