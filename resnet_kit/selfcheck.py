@@ -79,27 +79,44 @@ def ramp(shape) -> np.ndarray:
     return np.linspace(-1.0, 1.0, n).reshape(shape).astype("float32")
 
 
+_CONSTANT_CLASS = None
+
+
+def _constant_class():
+    """The initializer class, defined once and registered with Keras under a fixed name, so a
+    model built with it can be saved as a config and rebuilt by the grader (safe mode)."""
+    global _CONSTANT_CLASS
+    if _CONSTANT_CLASS is None:
+        keras = _keras()
+
+        @keras.saving.register_keras_serializable(package="resnet_kit", name="Constant")
+        class Constant(keras.initializers.Initializer):
+            def __init__(self, value=KERNEL_VALUE):
+                self.value = float(value)
+
+            def __call__(self, shape=None, dtype=None, **kwargs):
+                if shape is None:  # called like a class: initializer(seed=0)
+                    return self
+                return keras.ops.full(shape, self.value, dtype=dtype or "float32")
+
+            def get_config(self):
+                return {"value": self.value}
+
+        _CONSTANT_CLASS = Constant
+    return _CONSTANT_CLASS
+
+
 def ConstantInitializer(value: float = KERNEL_VALUE):  # noqa: N802 - used like a class
     """An initializer that fills kernels with ``value``.
 
     It works both ways a notebook may use the ``initializer`` argument:
     ``kernel_initializer=initializer(seed=0)`` and ``kernel_initializer=initializer``.
     """
-    keras = _keras()
-
-    class _Constant(keras.initializers.Initializer):
-        def __init__(self, value):
-            self.value = float(value)
-
-        def __call__(self, shape=None, dtype=None, **kwargs):
-            if shape is None:  # called like a class: initializer(seed=0)
-                return self
-            return keras.ops.full(shape, self.value, dtype=dtype or "float32")
-
-        def get_config(self):
-            return {"value": self.value}
-
-    return _Constant(value)
+    initializer = _constant_class()(value)
+    # How the grader's capture plan names this argument (see resnet_kit.capture).
+    initializer._capture_spec = {"$object": "resnet_kit.selfcheck:ConstantInitializer",
+                                 "args": [float(value)]}
+    return initializer
 
 
 # --- parameter counts ---------------------------------------------------------------------

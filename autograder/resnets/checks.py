@@ -270,6 +270,11 @@ def _graph_from_traceback(exc) -> Graph | None:
     keras = _keras()
     import tensorflow as tf
 
+    if getattr(exc, "partial_outputs", None):  # judged from a capture: recorded in the sandbox
+        try:
+            return Graph(exc.partial_outputs)
+        except Exception:  # noqa: BLE001 - a diagnosis aid only
+            return None
     library_dirs = tuple(
         os.path.dirname(os.path.abspath(m.__file__)) + os.sep for m in (keras, tf, np)
     ) + (os.path.dirname(os.path.abspath(__file__)) + os.sep,)

@@ -1,0 +1,411 @@
+"""The trusted judge: runs the graded cells' test code on captured data, never on student code.
+
+``python -m autograder.engine.judge SPEC.json`` reads, for one student:
+
+* the source notebooks (the instructor's own, hidden tests included),
+* the records :mod:`resnet_kit.capture` wrote in the sandbox for each graded cell,
+* the grader's settings (training budget, seed),
+
+and writes ``verdicts.json``: for every graded cell, the outputs its test produced here (a
+stream with what it printed, and an error when it failed). Points are given from those by
+nbgrader's own rule (an error scores 0, anything else full points) in the coordinator.
+
+How a test cell runs here: its code is executed in a namespace where every name it uses from
+the student's notebook is replaced by what was captured: a number stays a number, a model is
+rebuilt from its architecture with Keras' safe mode (fresh weights from the grader's seed), a
+function becomes a :class:`ReplayedFunction` that answers the check's calls with the recorded
+results. The assignment's judging package (``autograder.<assignment>``) may pin names to the
+grader's settings (``GRADER_VALUES``, e.g. the training budget), so nothing a student sets
+changes how they are judged.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import contextlib
+import importlib
+import io
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from . import _fastimport  # noqa: F401  (before nbformat)
+
+# Captured modules the test code may use: the grader imports its own copy.
+ALLOWED_MODULES = ("resnet_kit", "numpy", "keras", "math")
+# Captured records larger than this are refused unread.
+MAX_RECORD_BYTES = 32 * 2**20
+GRADER_SEED = 1234
+
+
+class GraderError(RuntimeError):
+    """The grader itself is wrong (e.g. a check made a call its plan did not record)."""
+
+
+class NotSupported(AssertionError):
+    """The captured object cannot be judged (custom layers, Lambda, unknown types)."""
+
+
+# --- which names a test cell takes from the notebook ------------------------------------------
+
+def free_names(code: str) -> list[str]:
+    """Names the code reads but never binds itself (and that are not builtins), in order."""
+    tree = ast.parse(code)
+    bound, loaded = set(), []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Load):
+                loaded.append(node.id)
+            else:
+                bound.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                bound.add((alias.asname or alias.name).split(".")[0])
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+    out = []
+    for name in loaded:
+        if name not in bound and not hasattr(builtins, name) and name not in out:
+            out.append(name)
+    return out
+
+
+# --- rebuilding architectures safely ----------------------------------------------------------
+
+def _keras():
+    from resnet_kit.device import import_tensorflow
+
+    import_tensorflow()
+    import keras
+
+    return keras
+
+
+_ALLOWED_REGISTERED = {"resnet_kit>Constant"}
+
+
+def validate_config(config, path: str = "config") -> None:
+    """Refuse configs that name anything outside Keras before Keras reads them.
+
+    Keras' safe mode already refuses lambdas; this also refuses custom classes and functions
+    from any other module, with a message a student can act on.
+    """
+    if isinstance(config, dict):
+        module = config.get("module")
+        registered = config.get("registered_name")
+        class_name = config.get("class_name")
+        if class_name in ("Lambda", "__lambda__", "function") and module not in (
+                "keras.activations", "keras.src.activations"):
+            if class_name != "function" or not str(module or "").startswith("keras"):
+                raise NotSupported(
+                    f"{class_name} objects are not supported by the grader (found at {path}): "
+                    "build the network from keras.layers only")
+        if module is not None and not str(module).startswith("keras"):
+            if registered not in _ALLOWED_REGISTERED:
+                raise NotSupported(
+                    f"{class_name or registered} from module {module} is not supported by the "
+                    "grader: it rebuilds your network from its Keras configuration, so custom "
+                    "layers, initializers and functions cannot be used; use keras.layers")
+        if registered is not None and registered not in _ALLOWED_REGISTERED and "." not in str(
+                registered) and ">" in str(registered):
+            raise NotSupported(f"custom object {registered} is not supported by the grader")
+        for key, value in config.items():
+            validate_config(value, f"{path}.{key}")
+    elif isinstance(config, list):
+        for i, value in enumerate(config):
+            validate_config(value, f"{path}[{i}]")
+
+
+def rebuild(config):
+    """A Keras model from a captured architecture: validated, safe mode, fresh weights."""
+    keras = _keras()
+    from resnet_kit import selfcheck
+
+    selfcheck.ConstantInitializer()  # registers the kit's initializer under its fixed name
+    validate_config(config)
+    try:
+        model = keras.saving.deserialize_keras_object(config, safe_mode=True)
+    except NotSupported:
+        raise
+    except Exception as exc:  # noqa: BLE001 - anything Keras refuses
+        raise NotSupported(f"the grader could not rebuild your network from its Keras "
+                           f"configuration: {type(exc).__name__}: {str(exc)[:300]}") from None
+    if not isinstance(model, keras.Model):
+        raise NotSupported(f"the captured object is a {type(model).__name__}, not a keras.Model")
+    return model
+
+
+def inline(model, inputs):
+    """The model's layers applied to new symbolic ``inputs`` node by node (not as one nested
+    model), with each call's arguments (``training=...``) as recorded."""
+    keras = _keras()
+    import keras.src.tree as tree
+
+    flat = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    structured = tree.pack_sequence_as(model.input, flat)  # a rebuilt model keeps [X] as [X]
+    clone = keras.models.clone_model(model, input_tensors=structured, clone_function=lambda op: op)
+    return clone.outputs
+
+
+# --- calls of a captured function -------------------------------------------------------------
+
+def call_spec(args, kwargs) -> dict:
+    """A call as plan data: symbolic inputs by shape, kit objects by their factory."""
+    keras = sys.modules.get("keras")
+
+    def spec(value):
+        if keras is not None and isinstance(value, keras.KerasTensor):
+            return {"$input": [int(d) for d in value.shape[1:]]}
+        if hasattr(value, "_capture_spec"):
+            return value._capture_spec
+        if isinstance(value, (list, tuple)):
+            return [spec(v) for v in value]
+        if isinstance(value, dict):
+            return {str(k): spec(v) for k, v in value.items()}
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        raise GraderError(f"a check passed a {type(value).__name__}, which a capture plan "
+                          "cannot describe")
+
+    return {"args": spec(list(args)), "kwargs": spec(dict(kwargs))}
+
+
+def _key(call: dict) -> str:
+    return json.dumps(call, sort_keys=True)
+
+
+def _exception_class(name: str) -> type:
+    builtin = getattr(builtins, name, None)
+    if isinstance(builtin, type) and issubclass(builtin, Exception):
+        return builtin
+    safe = name if name.isidentifier() else "Error"
+    return type(safe, (Exception,), {})
+
+
+class ReplayedFunction:
+    """Stands in for a student's function: each call returns what the same call returned in
+    the sandbox, rebuilt here."""
+
+    def __init__(self, name: str, plan: list[dict], records: list[dict]):
+        self.__name__ = name
+        self._results: dict[str, list[dict]] = {}
+        for call, record in zip(plan, records):
+            self._results.setdefault(_key(call), []).append(record)
+        self._used: dict[str, int] = {}
+
+    def __call__(self, *args, **kwargs):
+        key = _key(call_spec(args, kwargs))
+        if key not in self._results:
+            raise GraderError(f"{self.__name__}{key} was not captured (the capture plan does "
+                              "not cover this check)")
+        n = self._used.get(key, 0)
+        self._used[key] = n + 1
+        candidates = self._results[key]
+        record = candidates[min(n, len(candidates) - 1)]
+        outcome = record.get("outcome")
+        if outcome == "value":
+            return record.get("value")
+        keras = _keras()
+        inputs = [a for a in list(args) + list(kwargs.values()) if isinstance(a, keras.KerasTensor)]
+        if outcome == "tensor":
+            outputs = inline(rebuild(record["config"]), inputs[0] if len(inputs) == 1 else inputs)
+            out = outputs[0] if len(outputs) == 1 else outputs
+            if record.get("wrapped") == "list":
+                return [out]
+            if record.get("wrapped") == "tuple":
+                return (out,)
+            return out
+        if outcome == "model":
+            return rebuild(record["config"])
+        if outcome == "raised":
+            exc = _exception_class(str(record.get("type", "Exception")))(record.get("message", ""))
+            if record.get("partial"):
+                try:
+                    exc.partial_outputs = rebuild(record["partial"]).outputs
+                except Exception:  # noqa: BLE001 - a diagnosis aid only
+                    pass
+            raise exc
+        if outcome == "returned":
+            return type(str(record.get("type", "object"))[:80] or "object", (), {})()
+        if outcome == "unconnected":
+            return keras.Input(shape=tuple(inputs[0].shape[1:])) if inputs else None
+        if outcome == "unsupported":
+            raise NotSupported(record.get("message", "not supported by the grader"))
+        raise GraderError(f"capture of {self.__name__} failed: {record.get('message', outcome)}")
+
+
+class Unsupported:
+    """A captured name the grader cannot judge: any use fails with the reason."""
+
+    def __init__(self, name: str, reason: str):
+        self._name, self._reason = name, reason
+
+    def _fail(self, *args, **kwargs):
+        raise NotSupported(f"{self._name}: {self._reason}")
+
+    __call__ = _fail
+
+    def __getattr__(self, attr):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        self._fail()
+
+
+# --- one test cell ----------------------------------------------------------------------------
+
+def namespace_for(records: dict, plan: dict, grader_values: dict) -> dict:
+    ns: dict = {"__name__": "__judge__"}
+    for name, record in records.items():
+        kind = record.get("kind")
+        if name in grader_values:
+            ns[name] = grader_values[name]
+        elif kind == "module":
+            module = str(record.get("name", ""))
+            if module.split(".")[0] in ALLOWED_MODULES:
+                ns[name] = importlib.import_module(module)
+            else:
+                ns[name] = Unsupported(name, f"module {module} is not available to the grader")
+        elif kind == "value":
+            ns[name] = record.get("value")
+        elif kind == "model":
+            try:
+                ns[name] = rebuild(record["config"])
+            except NotSupported as exc:
+                ns[name] = Unsupported(name, str(exc))
+        elif kind == "function":
+            ns[name] = ReplayedFunction(name, plan.get(name, []), record.get("calls", []))
+        elif kind == "unsupported":
+            reason = record.get("message") or f"a {record.get('type')} cannot be graded"
+            ns[name] = Unsupported(name, reason)
+        # "missing": left out, so the test fails with NameError as it would in the notebook
+    for name, value in grader_values.items():
+        ns.setdefault(name, value)
+    return ns
+
+
+def _stream(text: str) -> dict:
+    return {"output_type": "stream", "name": "stdout", "text": text}
+
+
+def _error(exc: BaseException) -> dict:
+    ename = type(exc).__name__
+    evalue = str(exc)
+    return {"output_type": "error", "ename": ename, "evalue": evalue,
+            "traceback": [f"\x1b[0;31m{ename}\x1b[0m: {evalue}"]}
+
+
+def run_test(code: str, namespace: dict, seed: int = GRADER_SEED) -> list[dict]:
+    """Execute one test cell's code; its outputs as a notebook would show them."""
+    if "keras" in sys.modules:  # tests of Keras models: same initial weights every time
+        sys.modules["keras"].utils.set_random_seed(seed)
+    tree = ast.parse(code)
+    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+    out = io.StringIO()
+    outputs: list[dict] = []
+    try:
+        with contextlib.redirect_stdout(out):
+            exec(compile(tree, "<test>", "exec"), namespace)  # noqa: S102 - instructor code
+            value = None
+            if last is not None:
+                value = eval(compile(ast.Expression(last.value), "<test>", "eval"), namespace)  # noqa: S307
+        text = out.getvalue()
+        if value is not None:
+            text += ("" if not text or text.endswith("\n") else "\n") + str(value) + "\n"
+        if text:
+            outputs.append(_stream(text))
+    except GraderError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a failing test
+        if out.getvalue():
+            outputs.append(_stream(out.getvalue()))
+        outputs.append(_error(exc))
+    return outputs
+
+
+# --- a whole student --------------------------------------------------------------------------
+
+def graded_cells(notebook_path: Path) -> list[tuple[str, str]]:
+    """(grade_id, source) of every graded code cell of a source notebook, in order."""
+    import nbformat
+
+    nb = nbformat.read(notebook_path, as_version=4)
+    cells = []
+    for cell in nb.cells:
+        nbg = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and nbg.get("grade") and nbg.get("grade_id"):
+            cells.append((nbg["grade_id"], cell.source))
+    return cells
+
+
+def read_record(path: Path) -> dict | None:
+    if not path.is_file() or path.is_symlink():
+        return None
+    if path.stat().st_size > MAX_RECORD_BYTES:
+        raise NotSupported(f"the captured record is larger than {MAX_RECORD_BYTES // 2**20} MB")
+    data = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+    names = data.get("names") if isinstance(data, dict) else None
+    if not isinstance(names, dict):
+        raise NotSupported("the captured record is malformed")
+    return {str(k): v if isinstance(v, dict) else {"kind": "unsupported", "type": "?"}
+            for k, v in names.items()}
+
+
+NOT_CAPTURED = ("this test's cell was not reached while your notebook ran (an error, timeout "
+                "or crash above it, see the cells before it), so there was nothing to grade")
+
+
+def judge(spec: dict) -> dict:
+    """Verdicts for every graded cell of every notebook: {notebook: {grade_id: outputs}}."""
+    assignment = spec["assignment"]
+    try:
+        judging = importlib.import_module(f"autograder.{assignment}")
+    except ModuleNotFoundError:
+        judging = None
+    settings = spec.get("settings", {})
+    grader_values = {name: settings[key] for name, key in
+                     getattr(judging, "GRADER_VALUES", {}).items() if key in settings}
+    plan = spec.get("plan", {})
+    verdicts: dict = {}
+    captures = Path(spec["captures"])
+    for nb_path in map(Path, spec["notebooks"]):
+        nb_verdicts = verdicts.setdefault(nb_path.stem, {})
+        for grade_id, code in graded_cells(nb_path):
+            started = time.monotonic()
+            try:
+                records = read_record(captures / nb_path.stem / f"{grade_id}.json")
+                if records is None:
+                    outputs = [_error(AssertionError(NOT_CAPTURED))]
+                else:
+                    ns = namespace_for(records, plan, grader_values)
+                    outputs = run_test(code, ns, seed=int(settings.get("seed", GRADER_SEED)))
+            except GraderError as exc:
+                outputs = [{"output_type": "error", "ename": "GraderError", "evalue": str(exc),
+                            "traceback": [f"GraderError: {exc}"]}]
+            except Exception as exc:  # noqa: BLE001 - a malformed record fails that test only
+                outputs = [_error(exc)]
+            nb_verdicts[grade_id] = {"outputs": outputs,
+                                     "seconds": round(time.monotonic() - started, 2)}
+            # Written after each test, so a judge stopped by its limits keeps what it judged.
+            Path(spec["verdicts"]).write_text(json.dumps(verdicts, indent=1))
+    return verdicts
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    spec = json.loads(Path(argv[0]).read_text())
+    try:
+        verdicts = judge(spec)
+    except Exception:  # noqa: BLE001 - say why; the coordinator marks the student
+        traceback.print_exc()
+        return 1
+    Path(spec["verdicts"]).write_text(json.dumps(verdicts, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
