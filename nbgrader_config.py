@@ -26,46 +26,34 @@ c.ClearSolutions.code_stub = {
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
 # --- Autograding -------------------------------------------------------------------------
-# nbgrader 0.9.6's Autograde runs two chains (nbgrader/converters/autograde.py):
-#   sanitize_preprocessors: ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells,
-#                           CheckCellMetadata
-#   autograde_preprocessors: Execute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
-#                            SaveAutoGrades, AssignLatePenalties, CheckCellMetadata
-# We keep both chains and change two links of the second one:
-#  * Execute -> autograder.engine.nbexec.GradingExecute: per-cell timeouts through nbclient's
-#    `timeout_func(cell)` hook (longer for cells tagged `training`), and a dead or wedged
-#    kernel no longer throws the notebook away: the offending cell gets an error, a fresh
-#    kernel replays the cells above it, and grading goes on after it.
-#  * DropPassingStderr, inserted before SaveAutoGrades: `nbgrader.utils.determine_grade`
-#    scores a code cell 0 if it has ANY stderr stream output, and TensorFlow/Keras log there.
-#    Cells that did not raise lose their stderr outputs before grades are saved; cells that
-#    raised keep them (they score 0 anyway, and the text helps the student).
+# Student code never runs in nbgrader's process: `python -m autograder grade` executes each
+# submission in a sandbox (autograder/engine/sandbox.py) and judges what it captured in a
+# separate process (autograder/engine/judge.py). nbgrader 0.9.6's Autograde keeps its
+# sanitize chain (ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells,
+# CheckCellMetadata) and its bookkeeping, but its Execute step is replaced by InjectResults,
+# which fills in the sandbox's outputs and, for every graded cell, the judge's. Without a job
+# to read (plain `nbgrader autograde`) it refuses instead of running student code.
 c.Autograde.autograde_preprocessors = [
-    "autograder.engine.nbexec.GradingExecute",
+    "autograder.engine.gradebook.InjectResults",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
-    "autograder.engine.nbexec.DropPassingStderr",
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 
-# Per-cell timeout (seconds). The slowest ungraded-but-needed cells of the ResNet notebooks
-# (building ResNet-50, evaluating on the hidden split) take well under a minute on 2 CPU cores;
-# 300 s leaves room for a loaded shared machine while an infinite loop costs 5 minutes at most.
+# Per-cell timeout (seconds) in the sandbox. The slowest ungraded-but-needed cells of the
+# ResNet notebooks (building ResNet-50) take well under a minute on 2 CPU cores; 300 s leaves
+# room for a loaded shared machine while an infinite loop costs 5 minutes at most.
 c.GradingExecute.timeout = 300
-# Cells tagged `training` (model.fit with RESNET_KIT_EPOCHS epochs, 10 by default) get their own
-# budget: ResNet-50 on the hand-signs set runs roughly 1-2 min per epoch on 2 CPU cores.
+# Cells tagged `training` get their own budget where an assignment runs them while grading
+# (the resnets judge trains the student's architecture itself and skips them).
 c.GradingExecute.training_timeout = 3600
 c.GradingExecute.training_tags = ["training"]
 # A dead kernel or a cell that ignores the interrupt gets a fresh kernel (cells above replayed);
 # after this many restarts the rest of the notebook is marked "not executed".
 c.GradingExecute.max_kernel_restarts = 4
-# After a timeout the kernel is interrupted; if it has not gone idle within this many seconds
-# it is treated as wedged and restarted.
-c.GradingExecute.iopub_timeout = 15
-c.GradingExecute.allow_errors = True
 
 # Grade cells deleted by a student are put back before nbgrader sees the notebook
 # (autograder.engine.repair, from the release), so OverwriteCells' own re-adding is a fallback only.

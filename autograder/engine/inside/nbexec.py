@@ -15,18 +15,18 @@ are never saved. :class:`GradingExecute` instead:
   the cells that had already run (their recorded outputs are kept, the replay's thrown away)
   and carries on after the offending cell, so later answers still earn their points;
 * after each cell, appends what happened to a journal (JSON lines) when the environment
-  variable ``RESNET_KIT_GRADING_JOURNAL`` names a folder, so a grader that is killed from
-  outside still knows which tests passed before.
+  variable ``RESNET_KIT_GRADING_JOURNAL`` names a folder, so a job stopped from outside still
+  says which cells ran.
 
-:class:`DropPassingStderr` removes stderr stream outputs from cells that did not raise, so a
-TensorFlow warning cannot zero a passing test cell (``nbgrader.utils.determine_grade`` scores a
-code cell 0 if it has *any* stderr output). It must run after the execution preprocessor and
-before ``SaveAutoGrades``; ``nbgrader_config.py`` sets that chain.
+This module runs INSIDE the sandbox (see :mod:`autograder.engine.sandbox`), which mounts only
+this folder of the grader: it imports nothing else from ``autograder``.
 """
 
 from __future__ import annotations
 
-from . import _fastimport  # noqa: F401  (before nbformat/nbgrader)
+import sys
+
+sys.modules.setdefault("rfc3987_syntax", None)  # as autograder.engine._fastimport: fast start
 
 import copy
 import json
@@ -38,7 +38,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import run_sync
 from nbconvert.preprocessors.execute import ExecutePreprocessor
 from nbformat.notebooknode import NotebookNode
-from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from nbgrader.preprocessors import Execute
 from nbclient.client import NotebookClient
 from traitlets import Integer, List, Unicode, default
 
@@ -250,22 +250,3 @@ class GradingExecute(Execute):
                 "and was interrupted"
             ],
         }
-
-
-class DropPassingStderr(NbGraderPreprocessor):
-    """Remove stderr stream outputs from code cells that did not raise.
-
-    ``nbgrader.utils.determine_grade`` gives a grade cell 0 as soon as it has a stderr stream
-    output; TensorFlow and Keras log warnings there, so a correct answer could score 0. Cells
-    that did raise keep their stderr (it often explains the error).
-    """
-
-    def preprocess_cell(self, cell, resources, cell_index):
-        if cell.cell_type == "code" and not cell_has_error(cell):
-            kept = [
-                o for o in cell.outputs
-                if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
-            ]
-            if len(kept) != len(cell.outputs):
-                cell.outputs = kept
-        return cell, resources

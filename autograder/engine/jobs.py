@@ -1,0 +1,276 @@
+"""One student = one job: files in, a verdict file out.
+
+:func:`prepare` (coordinator) writes the job folder::
+
+    <job>/control/job.json      timeouts and notebook order (read-only in the sandbox)
+    <job>/control/plan.json     the calls the capture makes (see autograder.engine.plan)
+    <job>/work/in/<nb>.ipynb    the repaired submission; graded cells -> capture calls
+    <job>/spec.json             everything :func:`run` needs
+
+:func:`run` (any worker) executes the notebooks in the sandbox (student code, writes only
+``work/``), copies what the capture produced out of ``work/`` without following links, then
+runs the judge (no student code; also sandboxed, read-only) and returns a JSON-able result:
+the judge's verdicts, the executed notebooks and how the sandbox ended. Nothing in a job
+writes the gradebook or the reports: the coordinator merges results (one writer).
+"""
+
+from __future__ import annotations
+
+from . import _fastimport  # noqa: F401  (before nbformat/nbgrader)
+
+import copy
+import dataclasses
+import json
+import os
+import shutil
+import stat
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+
+from .judge import free_names
+
+INSIDE = Path(__file__).resolve().parent / "inside"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CAPTURE_CALL = ("from resnet_kit import capture as _grader_capture\n"
+                "_grader_capture.capture({grade_id!r}, {names!r}, globals())")
+SKIPPED_NOTE = ("# (not run while grading: {why})")
+# What may come out of the sandbox, and how much of it.
+MAX_CAPTURE_FILE = 32 * 2**20
+MAX_NOTEBOOK_FILE = 50 * 2**20
+MAX_COPIED_FILES = 500
+
+
+@dataclasses.dataclass
+class Settings:
+    timeout: int
+    training_timeout: int
+    epochs: int | None
+    seed: int
+    sandbox: bool = True
+    limits: dict | None = None  # autograder.engine.sandbox.Limits fields
+
+
+def _nbg(cell) -> dict:
+    meta = cell.get("metadata", {}).get("nbgrader")
+    return meta if isinstance(meta, dict) else {}
+
+
+def sandbox_notebook(nb, source_cells: dict[str, str], skip_tags=(), skip_after_tags=()):
+    """The notebook the sandbox runs: graded cells capture instead of testing.
+
+    ``source_cells`` maps grade_id -> the instructor's test code (hidden tests included),
+    whose free names are what the capture records. Cells tagged ``skip_tags`` do not run, and
+    after the first of them only graded and solution cells do (the rest reports on a trained
+    model the grader trains itself).
+    """
+    nb = copy.deepcopy(nb)
+    skipping = False
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        nbg, tags = _nbg(cell), cell.get("metadata", {}).get("tags", []) or []
+        if nbg.get("grade") and nbg.get("grade_id") in source_cells:
+            names = free_names(source_cells[nbg["grade_id"]])
+            cell.source = CAPTURE_CALL.format(grade_id=nbg["grade_id"], names=names)
+            continue
+        if any(t in tags for t in skip_tags):
+            skipping = skipping or any(t in tags for t in skip_after_tags)
+            cell.source = SKIPPED_NOTE.format(why="the grader trains your model itself")
+        elif skipping and not nbg.get("solution"):
+            cell.source = SKIPPED_NOTE.format(why="it reports on the model trained above")
+    return nb
+
+
+def prepare(job_dir: Path, *, student: str, assignment: str, notebooks: dict,
+            source_notebooks: list[Path], plan: dict, settings: Settings,
+            skip_tags=(), env: dict | None = None) -> dict:
+    """Write the job folder for ``notebooks`` ({name: repaired NotebookNode}); return its spec."""
+    if job_dir.exists():
+        shutil.rmtree(job_dir)
+    (job_dir / "control").mkdir(parents=True)
+    (job_dir / "work" / "in").mkdir(parents=True)
+    sources = {p.stem: p for p in source_notebooks}
+    for name, nb in notebooks.items():
+        src = nbformat.read(sources[name], as_version=4)
+        tests = {_nbg(c)["grade_id"]: c.source for c in src.cells
+                 if c.cell_type == "code" and _nbg(c).get("grade") and _nbg(c).get("grade_id")}
+        prepared = sandbox_notebook(nb, tests, skip_tags, skip_tags)
+        nbformat.write(prepared, job_dir / "work" / "in" / f"{name}.ipynb")
+    (job_dir / "control" / "job.json").write_text(json.dumps({
+        "notebooks": list(notebooks), "timeout": settings.timeout,
+        "training_timeout": settings.training_timeout,
+    }))
+    (job_dir / "control" / "plan.json").write_text(json.dumps(plan))
+    spec = {
+        "student": student, "assignment": assignment, "job_dir": str(job_dir),
+        "notebooks": list(notebooks), "source_notebooks": [str(p) for p in source_notebooks],
+        "plan": plan, "settings": dataclasses.asdict(settings), "env": dict(env or {}),
+    }
+    (job_dir / "spec.json").write_text(json.dumps(spec, indent=1))
+    return spec
+
+
+# --- after the sandbox: take out only plain files, never through links ------------------------
+
+def copy_out(src_root: Path, dest_root: Path, max_file: int) -> list[str]:
+    """Copy regular files under ``src_root`` to ``dest_root``; links, devices, oversized files
+    and anything that resolves outside ``src_root`` are left behind (and listed)."""
+    skipped, copied = [], 0
+    if not src_root.is_dir() or src_root.is_symlink():
+        return skipped
+    base = src_root.resolve()
+    for folder, dirs, files in os.walk(src_root, followlinks=False):
+        dirs[:] = [d for d in dirs if not (Path(folder) / d).is_symlink()]
+        for name in files:
+            path = Path(folder) / name
+            rel = path.relative_to(src_root)
+            try:
+                info = path.lstat()
+                if not stat.S_ISREG(info.st_mode) or base not in path.resolve().parents:
+                    skipped.append(f"{rel} (not a plain file)")
+                    continue
+                if info.st_size > max_file:
+                    skipped.append(f"{rel} ({info.st_size} bytes, over {max_file})")
+                    continue
+                if copied >= MAX_COPIED_FILES:
+                    skipped.append(f"{rel} (more than {MAX_COPIED_FILES} files)")
+                    continue
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+                with os.fdopen(fd, "rb") as fh:
+                    data = fh.read(max_file + 1)
+                target = dest_root / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data[:max_file])
+                copied += 1
+            except OSError as exc:
+                skipped.append(f"{rel} ({exc.strerror})")
+    return skipped
+
+
+# --- running a job ---------------------------------------------------------------------------
+
+def _python() -> str:
+    return sys.executable
+
+
+def _sandbox_env(spec: dict) -> dict:
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
+        "JUPYTER_RUNTIME_DIR": "/tmp/jupyter-runtime", "IPYTHONDIR": "/tmp/ipython",
+        "MPLCONFIGDIR": "/tmp/matplotlib", "MPLBACKEND": "agg",
+        "RESNET_KIT_CAPTURE_PLAN": str(Path(spec["job_dir"]) / "control" / "plan.json"),
+    }
+    epochs = spec["settings"].get("epochs")
+    if epochs is not None:
+        env["RESNET_KIT_EPOCHS"] = str(epochs)
+    env.update(spec.get("env", {}))
+    return env
+
+
+def _limits(spec: dict):
+    from . import sandbox
+
+    values = spec["settings"].get("limits") or {}
+    return dataclasses.replace(sandbox.DEFAULT_LIMITS, **values)
+
+
+def run_student_code(spec: dict) -> dict:
+    """Phase 1: the notebooks in the sandbox. Returns how it ended."""
+    from . import sandbox
+
+    job = Path(spec["job_dir"])
+    work = job / "work"
+    argv = [_python(), str(INSIDE / "run_notebooks.py"), str(job / "control" / "job.json")]
+    started = time.monotonic()
+    if spec["settings"].get("sandbox", True):
+        result = sandbox.run(
+            argv, workdir=work, readonly=student_view(job), hidden=sandbox.hidden_packages(),
+            env=_sandbox_env(spec), limits=_limits(spec), log=job / "sandbox.log",
+        )
+        ended = {"returncode": result.returncode, "timed_out": result.timed_out,
+                 "killed": result.killed_reason}
+    else:  # --no-sandbox: same process layout, no isolation (marked in the report)
+        import subprocess
+
+        with open(job / "sandbox.log", "wb") as log:
+            env = {**os.environ, **_sandbox_env(spec), "HOME": str(work)}
+            proc = subprocess.run(argv, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                  timeout=_limits(spec).wall_seconds, check=False)
+        ended = {"returncode": proc.returncode, "timed_out": False, "killed": None}
+    ended["seconds"] = round(time.monotonic() - started, 2)
+    return ended
+
+
+def student_view(job: Path) -> list[Path]:
+    """What the sandbox may read besides Python: the student package, the shipped data, the
+    executor and the job's control files. Not the judging code, the solutions or the reports."""
+    import resnet_kit
+    from resnet_kit import data
+
+    paths = [Path(resnet_kit.__file__).resolve().parent, INSIDE, job / "control"]
+    signs = data.default_data_dir() if hasattr(data, "default_data_dir") else REPO_ROOT / "data"
+    if Path(signs).exists():
+        paths.append(Path(signs).resolve())
+    return paths
+
+
+def run_judge(spec: dict, captured: Path) -> dict:
+    """Phase 2: the judge, in its own process, on the copied captures."""
+    from . import sandbox
+
+    job = Path(spec["job_dir"])
+    judge_dir = job / "judge"
+    judge_dir.mkdir(exist_ok=True)
+    judge_spec = {
+        "assignment": spec["assignment"], "notebooks": spec["source_notebooks"],
+        "captures": str(captured), "plan": spec["plan"], "settings": spec["settings"],
+        "verdicts": "verdicts.json",  # in the judge's (writable) current folder
+    }
+    (judge_dir / "spec.json").write_text(json.dumps(judge_spec))
+    argv = [_python(), "-m", "autograder.engine.judge", str(judge_dir / "spec.json")]
+    started = time.monotonic()
+    if spec["settings"].get("sandbox", True):
+        result = sandbox.run(
+            argv, workdir=judge_dir, readonly=judge_view(spec, captured),
+            env={**_sandbox_env(spec), "PYTHONPATH": str(REPO_ROOT)}, limits=_limits(spec),
+            log=job / "judge.log",
+        )
+        ended = {"returncode": result.returncode, "timed_out": result.timed_out,
+                 "killed": result.killed_reason}
+    else:
+        import subprocess
+
+        with open(job / "judge.log", "wb") as log:
+            proc = subprocess.run(argv, cwd=judge_dir, stdout=log, stderr=subprocess.STDOUT,
+                                  env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+                                  timeout=_limits(spec).wall_seconds, check=False)
+        ended = {"returncode": proc.returncode, "timed_out": False, "killed": None}
+    ended["seconds"] = round(time.monotonic() - started, 2)
+    verdicts_path = judge_dir / "verdicts.json"
+    verdicts = json.loads(verdicts_path.read_text()) if verdicts_path.is_file() else {}
+    return {"ended": ended, "verdicts": verdicts}
+
+
+def judge_view(spec: dict, captured: Path) -> list[Path]:
+    """The judge reads the grader's code and data (read-only) and the copied captures."""
+    return [REPO_ROOT, captured]
+
+
+def run(spec: dict) -> dict:
+    """Run one job end to end; the result is plain JSON for the coordinator."""
+    job = Path(spec["job_dir"])
+    sandbox_ended = run_student_code(spec)
+    trusted = job / "trusted"
+    if trusted.exists():
+        shutil.rmtree(trusted)
+    skipped = copy_out(job / "work" / "captures", trusted / "captures", MAX_CAPTURE_FILE)
+    skipped += copy_out(job / "work" / "out", trusted / "executed", MAX_NOTEBOOK_FILE)
+    skipped += copy_out(job / "work" / "journal", trusted / "journal", MAX_CAPTURE_FILE)
+    judged = run_judge(spec, trusted / "captures")
+    return {"student": spec["student"], "sandbox": sandbox_ended, "judge": judged["ended"],
+            "verdicts": judged["verdicts"], "skipped_files": skipped,
+            "executed_dir": str(trusted / "executed"), "journal_dir": str(trusted / "journal")}
