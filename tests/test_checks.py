@@ -122,3 +122,40 @@ def test_rel_error_floor_ignores_float32_rounding_near_zero():
     actual = np.array([10.0, 1.3e-7])  # float32-sized error on a value that is almost 0
     assert ref.rel_error(actual, expected) > 0.1  # the classic formula would fail it
     assert checks.rel_error(actual, expected) < checks.TOLERANCE
+
+
+# --- the same verdicts when judged the trusted way: captured as data, replayed in the judge ---
+
+@pytest.fixture(scope="module")
+def capture_plan():
+    from autograder.engine.plan import plan_for
+
+    return plan_for(sorted(SOLUTIONS_DIR.glob("*.ipynb")))
+
+
+def judge_from_capture(function, fn, plan):
+    """What the grader does: record ``fn`` as JSON (sandbox side), judge the test cell on it."""
+    import json
+
+    from autograder.engine import judge
+    from resnet_kit import capture
+
+    records = json.loads(json.dumps({function: capture.record_value(fn, plan.get(function, []))}))
+    namespace = judge.namespace_for(records, plan, {})
+    return judge.run_test(HIDDEN_TEST_CELLS[HIDDEN_TEST_OF[function]], namespace)
+
+
+@pytest.mark.parametrize(
+    "module, function, expected",
+    [(m, f, e) for (m, f), e in INDEX.EXPECTED.items()],
+    ids=[f"{m}.{f}" for m, f in INDEX.EXPECTED],
+)
+def test_corpus_entry_gets_the_same_verdict_when_judged_from_its_capture(
+        module, function, expected, capture_plan):
+    outputs = judge_from_capture(function, _student_function(module, function), capture_plan)
+    errors = [o for o in outputs if o["output_type"] == "error"]
+    if expected is None:
+        assert not errors, errors
+    else:
+        assert errors and errors[-1]["ename"] == "AssertionError", outputs
+        assert expected in errors[-1]["evalue"], errors[-1]["evalue"]

@@ -74,8 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="timeout for cells tagged 'training' (default: %s)" % (
                             "nbgrader_config.py's" if training is None else training))
         sp.add_argument("--epochs", type=int, default=epochs,
-                        help="set RESNET_KIT_EPOCHS for the notebooks (default: %s)" % (
-                            "the notebooks' own" if epochs is None else epochs))
+                        help="training budget: the judge trains each student's architecture for "
+                        "this many epochs with its own seed (default: %s)" % (
+                            "the assignment's DEFAULT_EPOCHS, 3 for resnets" if epochs is None
+                            else epochs))
+        sp.add_argument("--seed", type=int, default=None,
+                        help="the judge's seed for initial weights and training (default: 1234)")
+        sp.add_argument("--no-sandbox", dest="sandbox", action="store_false",
+                        help="run student code WITHOUT the sandbox (for a machine where "
+                        "bubblewrap cannot start); every report row is then marked "
+                        "'unsandboxed'")
         sp.add_argument("--student-timeout", type=int, default=None,
                         help="wall-clock limit for one student's whole grading (default: twice the sum of all cell timeouts)")
 
@@ -137,7 +145,8 @@ def _grader(course, reports, args):
     from .grading import Grader
 
     return Grader(course, reports, timeout=args.timeout, training_timeout=args.training_timeout,
-                  epochs=args.epochs, student_timeout=args.student_timeout)
+                  epochs=args.epochs, student_timeout=args.student_timeout,
+                  sandbox=args.sandbox, seed=args.seed)
 
 
 def cmd_grade(course: Course, reports: Path, args) -> int:
@@ -148,7 +157,9 @@ def cmd_grade(course: Course, reports: Path, args) -> int:
     results = _grader(course, reports, args).grade_source(args.submissions)
     print()
     print(report.table(results), end="")
-    print(f"results: {reports / course.assignment / 'results'}")
+    from .grading import results_dir
+
+    print(f"results: {results_dir(reports, course.assignment)}")
     return 0
 
 
