@@ -380,7 +380,8 @@ class Grader:
             job_dir, student=student, assignment=self.course.assignment, notebooks=repaired,
             source_notebooks=[p for p in self.sources if p.stem in repaired], plan=self.plan,
             settings=self.settings(), skip_tags=getattr(self.judging, "SKIP_WHILE_GRADING", ()),
-            env=env,
+            env=env, executor={k: v for k, v in self.course.config.GradingExecute.items()
+                               if k in ("iopub_timeout", "max_kernel_restarts", "replay_timeout")},
         )
         outcome = jobs.run(spec)
         return self.merge(student, outcome, started)
@@ -389,7 +390,7 @@ class Grader:
         flags, details = [], []
         box = outcome["sandbox"]
         if box.get("killed"):
-            flags.append(LIMIT if "limit" in str(box["killed"]) else "timeout")
+            flags.append("timeout" if box.get("timed_out") else LIMIT)
             details.append(f"the sandbox was stopped: {box['killed']}")
         judge = outcome["judge"]
         if judge.get("returncode") not in (0, None) or judge.get("killed"):

@@ -86,8 +86,10 @@ def sandbox_notebook(nb, source_cells: dict[str, str], skip_tags=(), skip_after_
 
 def prepare(job_dir: Path, *, student: str, assignment: str, notebooks: dict,
             source_notebooks: list[Path], plan: dict, settings: Settings,
-            skip_tags=(), env: dict | None = None) -> dict:
-    """Write the job folder for ``notebooks`` ({name: repaired NotebookNode}); return its spec."""
+            skip_tags=(), env: dict | None = None, executor: dict | None = None) -> dict:
+    """Write the job folder for ``notebooks`` ({name: repaired NotebookNode}); return its spec.
+
+    ``executor`` holds further GradingExecute settings for the sandbox (e.g. iopub_timeout)."""
     if job_dir.exists():
         shutil.rmtree(job_dir)
     (job_dir / "control").mkdir(parents=True)
@@ -101,7 +103,7 @@ def prepare(job_dir: Path, *, student: str, assignment: str, notebooks: dict,
         nbformat.write(prepared, job_dir / "work" / "in" / f"{name}.ipynb")
     (job_dir / "control" / "job.json").write_text(json.dumps({
         "notebooks": list(notebooks), "timeout": settings.timeout,
-        "training_timeout": settings.training_timeout,
+        "training_timeout": settings.training_timeout, **(executor or {}),
     }))
     (job_dir / "control" / "plan.json").write_text(json.dumps(plan))
     spec = {
@@ -256,8 +258,10 @@ def run_judge(spec: dict, captured: Path) -> dict:
 
 
 def judge_view(spec: dict, captured: Path) -> list[Path]:
-    """The judge reads the grader's code and data (read-only) and the copied captures."""
-    return [REPO_ROOT, captured]
+    """The judge reads the grader's code and data, the source notebooks (read-only) and the
+    copied captures."""
+    sources = {Path(p).resolve().parent for p in spec["source_notebooks"]}
+    return [REPO_ROOT, *sorted(sources), captured]
 
 
 def run(spec: dict) -> dict:

@@ -39,6 +39,7 @@ def main(job_path: str) -> int:
             training_tags=job.get("training_tags", ["training"]),
             max_kernel_restarts=job.get("max_kernel_restarts", 4),
             interrupt_on_timeout=True, allow_errors=True, kernel_name="python3",
+            **{k: job[k] for k in ("iopub_timeout", "replay_timeout") if k in job},
         )
         executor.preprocess(nb, {"metadata": {"path": str(work)}, "nbgrader": {"notebook": name}})
         (work / "out").mkdir(exist_ok=True)
