@@ -115,6 +115,8 @@ def _student_tensors(exc) -> list:
 
 def _partial_graph(inputs: list, exc) -> dict | None:
     """The part of the graph built before ``exc``, from the call's inputs, as a config."""
+    if not inputs:  # no symbolic input: nothing Keras-built to describe
+        return None
     keras = _keras()
     seen, outputs = set(), []
     for tensor in _student_tensors(exc):
@@ -140,7 +142,6 @@ def _partial_graph(inputs: list, exc) -> dict | None:
 
 def record_call(fn, call: dict) -> dict:
     """Call ``fn`` as the plan says and describe what happened."""
-    keras = _keras()
     inputs: list = []
     try:
         args = materialise(call.get("args", []), inputs)
@@ -152,6 +153,11 @@ def record_call(fn, call: dict) -> dict:
     except Exception as exc:  # noqa: BLE001 - any failure of student code is recorded
         return {"outcome": "raised", "type": type(exc).__name__[:80], "message": _text(exc),
                 "partial": _partial_graph(inputs, exc)}
+    keras = sys.modules.get("keras")  # a function that built Keras tensors has imported it
+    if keras is None:
+        if _plain(out):
+            return {"outcome": "value", "value": out}
+        return {"outcome": "returned", "type": type(out).__name__[:80]}
     wrapped = None
     if isinstance(out, (list, tuple)) and len(out) == 1:
         wrapped, out = type(out).__name__, out[0]

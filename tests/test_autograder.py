@@ -21,7 +21,7 @@ from autograder.engine.course import Course, GradingError, find_leaks
 from autograder.engine.democlass import ClassBuilder, classic_bug
 from autograder.engine.feedback import HIDDEN_NOTE, HideHiddenTests, check_page, generate
 from autograder.engine.grading import Grader, load_results
-from autograder.engine.nbexec import GradingExecute
+from autograder.engine.inside.nbexec import GradingExecute
 from autograder.engine.report import histogram, table, write_csv
 from autograder.engine.toy import TOY_ASSIGNMENT, TOY_NOTEBOOK, make_toy_course
 
