@@ -233,7 +233,7 @@ def run_judge(spec: dict, captured: Path) -> dict:
         "verdicts": "verdicts.json",  # in the judge's (writable) current folder
     }
     (judge_dir / "spec.json").write_text(json.dumps(judge_spec))
-    argv = [_python(), "-m", "autograder.engine.judge", str(judge_dir / "spec.json")]
+    argv = [_python(), "-I", "-m", "autograder.engine.judge", str(judge_dir / "spec.json")]
     started = time.monotonic()
     if spec["settings"].get("sandbox", True):
         result = sandbox.run(

@@ -33,6 +33,7 @@ import traceback
 from pathlib import Path
 
 from . import _fastimport  # noqa: F401  (before nbformat)
+from . import kerasconfig
 
 # Captured modules the test code may use: the grader imports its own copy.
 ALLOWED_MODULES = ("resnet_kit", "numpy", "keras", "math")
@@ -58,7 +59,7 @@ def free_names(code: str) -> list[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
             if isinstance(node.ctx, ast.Load):
-                loaded.append(node.id)
+                loaded.append((node.lineno, node.col_offset, node.id))
             else:
                 bound.add(node.id)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -69,7 +70,7 @@ def free_names(code: str) -> list[str]:
         elif isinstance(node, ast.arg):
             bound.add(node.arg)
     out = []
-    for name in loaded:
+    for _line, _col, name in sorted(loaded):  # in source order
         if name not in bound and not hasattr(builtins, name) and name not in out:
             out.append(name)
     return out
@@ -86,48 +87,21 @@ def _keras():
     return keras
 
 
-_ALLOWED_REGISTERED = {"resnet_kit>Constant"}
-
-
-def validate_config(config, path: str = "config") -> None:
-    """Refuse configs that name anything outside Keras before Keras reads them.
-
-    Keras' safe mode already refuses lambdas; this also refuses custom classes and functions
-    from any other module, with a message a student can act on.
-    """
-    if isinstance(config, dict):
-        module = config.get("module")
-        registered = config.get("registered_name")
-        class_name = config.get("class_name")
-        if class_name in ("Lambda", "__lambda__", "function") and module not in (
-                "keras.activations", "keras.src.activations"):
-            if class_name != "function" or not str(module or "").startswith("keras"):
-                raise NotSupported(
-                    f"{class_name} objects are not supported by the grader (found at {path}): "
-                    "build the network from keras.layers only")
-        if module is not None and not str(module).startswith("keras"):
-            if registered not in _ALLOWED_REGISTERED:
-                raise NotSupported(
-                    f"{class_name or registered} from module {module} is not supported by the "
-                    "grader: it rebuilds your network from its Keras configuration, so custom "
-                    "layers, initializers and functions cannot be used; use keras.layers")
-        if registered is not None and registered not in _ALLOWED_REGISTERED and "." not in str(
-                registered) and ">" in str(registered):
-            raise NotSupported(f"custom object {registered} is not supported by the grader")
-        for key, value in config.items():
-            validate_config(value, f"{path}.{key}")
-    elif isinstance(config, list):
-        for i, value in enumerate(config):
-            validate_config(value, f"{path}[{i}]")
-
-
 def rebuild(config):
     """A Keras model from a captured architecture: validated, safe mode, fresh weights."""
     keras = _keras()
     from resnet_kit import selfcheck
 
     selfcheck.ConstantInitializer()  # registers the kit's initializer under its fixed name
-    validate_config(config)
+    problems = kerasconfig.validate_model_config(config)
+    if not problems:
+        _params, problems = kerasconfig.estimate_params(config)
+    if problems:
+        raise NotSupported(
+            "the grader rebuilds your network from its Keras configuration and accepts only "
+            "standard keras.layers (Conv2D, BatchNormalization, Activation/ReLU, Add or +, "
+            "ZeroPadding2D, pooling, Flatten, Dense) with plain settings; it refused: "
+            + "; ".join(problems[:3]))
     try:
         model = keras.saving.deserialize_keras_object(config, safe_mode=True)
     except NotSupported:
