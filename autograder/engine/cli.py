@@ -94,8 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     f = sub.add_parser("feedback", help="per-student HTML feedback")
     f.add_argument("students", nargs="*", help="only these students (default: all graded)")
+    f.add_argument("--run", default=None,
+                   help="a grading run (folder under <reports>/<assignment>/runs/; default: the latest)")
 
-    sub.add_parser("report", help="grades CSV, terminal table and histogram")
+    rp = sub.add_parser("report", help="grades CSV, terminal table and histogram")
+    rp.add_argument("--run", default=None,
+                    help="a grading run (folder under <reports>/<assignment>/runs/; default: the latest)")
 
     b = sub.add_parser("bundle", help="build the student zip")
     b.add_argument("-o", "--output", type=Path, default=None,
@@ -167,7 +171,7 @@ def cmd_feedback(course: Course, reports: Path, args) -> int:
     from .feedback import generate
     from .grading import load_results
 
-    results = load_results(reports, course.assignment)
+    results = load_results(reports, course.assignment, args.run)
     if args.students:
         results = [r for r in results if r["student"] in set(args.students)]
     if not results:
@@ -182,7 +186,7 @@ def cmd_report(course: Course, reports: Path, args) -> int:
     from . import report
     from .grading import load_results
 
-    results = load_results(reports, course.assignment)
+    results = load_results(reports, course.assignment, args.run)
     if not results:
         raise GradingError("nothing graded yet: run `grade` first")
     base = reports / course.assignment

@@ -328,9 +328,7 @@ class Grader:
             if isinstance(verdict, dict):
                 outputs = verdict.get("outputs") or []
                 score = min(verdict_score(outputs, gc.points), gc.points)
-                errors = [o for o in outputs if isinstance(o, dict) and o.get("output_type") == "error"]
-                if errors:
-                    error = f"{errors[-1].get('ename')}: {str(errors[-1].get('evalue', '')).strip().splitlines()[0] if str(errors[-1].get('evalue', '')).strip() else ''}"[:300]
+                error = first_error({"outputs": [o for o in outputs if isinstance(o, dict)]})
             elif entry["flags"]:
                 error = entry["flags"][0]
             else:
@@ -428,6 +426,8 @@ class Grader:
         return bool(result.get("success"))
 
 
-def load_results(reports: Path, assignment: str) -> list[dict]:
-    folder = results_dir(Path(reports), assignment)
+def load_results(reports: Path, assignment: str, run: str | None = None) -> list[dict]:
+    """Results of the latest run, or of ``run`` (a folder name under ``runs/``)."""
+    folder = (runs_dir(Path(reports), assignment) / run / "results" if run
+              else results_dir(Path(reports), assignment))
     return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]

@@ -165,12 +165,19 @@ def _sandbox_env(spec: dict) -> dict:
         "JUPYTER_RUNTIME_DIR": "/tmp/jupyter-runtime", "IPYTHONDIR": "/tmp/ipython",
         "MPLCONFIGDIR": "/tmp/matplotlib", "MPLBACKEND": "agg",
         "RESNET_KIT_CAPTURE_PLAN": str(Path(spec["job_dir"]) / "control" / "plan.json"),
+        "RESNET_KIT_DATA": str(_data_dir()),  # the shipped data, mounted read-only
     }
     epochs = spec["settings"].get("epochs")
     if epochs is not None:
         env["RESNET_KIT_EPOCHS"] = str(epochs)
     env.update(spec.get("env", {}))
     return env
+
+
+def _data_dir() -> Path:
+    from resnet_kit import data
+
+    return data.default_data_dir().resolve()
 
 
 def _limits(spec: dict):
@@ -214,9 +221,8 @@ def student_view(job: Path) -> list[Path]:
     from resnet_kit import data
 
     paths = [Path(resnet_kit.__file__).resolve().parent, INSIDE, job / "control"]
-    signs = data.default_data_dir() if hasattr(data, "default_data_dir") else REPO_ROOT / "data"
-    if Path(signs).exists():
-        paths.append(Path(signs).resolve())
+    if data.default_data_dir().exists():
+        paths.append(data.default_data_dir().resolve())
     return paths
 
 
@@ -261,7 +267,8 @@ def judge_view(spec: dict, captured: Path) -> list[Path]:
     """The judge reads the grader's code and data, the source notebooks (read-only) and the
     copied captures."""
     sources = {Path(p).resolve().parent for p in spec["source_notebooks"]}
-    return [REPO_ROOT, *sorted(sources), captured]
+    data = [_data_dir()] if _data_dir().exists() else []
+    return [REPO_ROOT, *sorted(sources), *data, captured]
 
 
 def run(spec: dict) -> dict:

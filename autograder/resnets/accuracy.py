@@ -26,8 +26,10 @@ def load_hidden_split():
     """Hidden images scaled to [0, 1] and their integer labels."""
     from resnet_kit.data import load_signs_split
 
+    from resnet_kit.data import normalize_images
+
     x, y, _classes = load_signs_split(HIDDEN_SPLIT)
-    return x.astype("float32") / 255.0, np.asarray(y).ravel()
+    return normalize_images(x), np.asarray(y).ravel()
 
 
 def hidden_split_accuracy(model, recalibrate: bool = True, batch_size: int = 32) -> float:
@@ -36,7 +38,7 @@ def hidden_split_accuracy(model, recalibrate: bool = True, batch_size: int = 32)
 
     if recalibrate:
         x_train, _, _, _, _ = data.load_signs()
-        training.recalibrate_batchnorm(model, x_train.astype("float32") / 255.0, batch_size)
+        training.recalibrate_batchnorm(model, data.normalize_images(x_train), batch_size)
     x, y = load_hidden_split()
     probabilities = np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
     return float(np.mean(np.argmax(probabilities, axis=1) == y))
@@ -76,8 +78,8 @@ def train_fresh(model, epochs: int, batch_size: int = 32):
     fresh.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3),
                   loss="categorical_crossentropy", metrics=["accuracy"])
     x_train, y_train, _x_test, _y_test, classes = data.load_signs()
-    fresh.fit(x_train.astype("float32") / 255.0, data.one_hot(y_train, len(classes)),
-              epochs=epochs, batch_size=batch_size, verbose=0)
+    x, y = data.preprocess(x_train, y_train, len(classes))
+    fresh.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0)
     return fresh
 
 
