@@ -197,6 +197,18 @@ class Grader:
             n += 1
             self.run_dir = runs_dir(self.reports, self.course.assignment) / f"{self.run_id}-{n}"
         self.run_dir.mkdir(parents=True)
+        self.plan = self.capture_plan()
+
+    def capture_plan(self) -> dict:
+        """The checks' calls (autograder.engine.plan), cached under the reports folder by a
+        hash of everything they depend on: the source notebooks and the grader's code."""
+        from . import plan as plan_module
+
+        digest = plan_module.fingerprint(self.sources, self.course.assignment)
+        cached = self.reports / self.course.assignment / "plans" / f"{digest}.json"
+        if cached.is_file():
+            shutil.copy(cached, self.run_dir / "plan.json")
+            return json.loads(cached.read_text())
         self.say("Planning what the sandbox captures (the checks' calls, run on the solution)...")
         plan_path = self.run_dir / "plan.json"
         done = subprocess.run(
@@ -206,7 +218,9 @@ class Grader:
         if done.returncode != 0:
             raise GradingError("could not plan the captures from the solution notebooks:\n"
                                + done.stderr[-3000:])
-        self.plan = json.loads(plan_path.read_text())
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(plan_path, cached)
+        return json.loads(plan_path.read_text())
 
     def settings(self) -> jobs.Settings:
         from . import sandbox

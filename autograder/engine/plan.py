@@ -59,6 +59,23 @@ def plan_for(notebooks: list[Path]) -> dict[str, list[dict]]:
     return plan
 
 
+def fingerprint(notebooks: list[Path], assignment: str) -> str:
+    """A hash of what a plan depends on: the source notebooks, the engine, the student
+    package and the assignment's judging code."""
+    import hashlib
+
+    import resnet_kit
+
+    here = Path(__file__).resolve().parent
+    files = [Path(p) for p in notebooks]
+    for folder in (here, Path(resnet_kit.__file__).resolve().parent, here.parent / assignment):
+        files += sorted(folder.glob("*.py")) if folder.is_dir() else []
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:20]
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     out, notebooks = Path(argv[0]), [Path(p) for p in argv[1:]]
