@@ -42,6 +42,7 @@ LIMIT = "limit exceeded"
 STATUS_ORDER = [
     UNSANDBOXED,
     repair.NOT_A_NOTEBOOK,
+    repair.TOO_LARGE,
     repair.EMPTY,
     "missing notebook",
     "kernel died",
@@ -52,6 +53,7 @@ STATUS_ORDER = [
     repair.MISSING_CELLS,
     repair.DUPLICATE_CELLS,
     repair.TESTS_EDITED,
+    repair.REPAIRED,
 ]
 
 
@@ -244,6 +246,8 @@ class Grader:
             source = copy_of
         students = intake.collect(source, self.course.assignment, list(self.release), workdir)
         (self.reports / self.course.assignment / "latest-run").write_text(self.run_dir.name + "\n")
+        for note in getattr(students, "notes", []):
+            self.say(f"note: {note}")
         if not students:
             self.say(f"No submissions found in {source}.")
             return []
