@@ -65,11 +65,22 @@ c.LimitOutput.max_traceback = 100
 
 # --- Feedback ----------------------------------------------------------------------------
 # nbgrader renders the autograded notebook, whose test cells contain the hidden tests again
-# (issue #917). HideHiddenTests replaces each hidden region with a comment and drops traceback
-# frames that quote hidden code or instructor-only modules, keeping the error message.
-# `python -m autograder feedback` also checks every page for leaks before keeping it.
+# (issue #917) and whose outputs student code produced. HideHiddenTests replaces each hidden
+# region with a comment and drops traceback frames that quote hidden code or instructor-only
+# modules, keeping the error message. SanitizeOutputs makes outputs inert (HTML, Markdown and
+# SVG cleaned with bleach; JavaScript, widgets and unknown mimetypes dropped) and
+# FeedbackExporter cleans what Markdown cells render to. (HTMLExporter.sanitize_html stays
+# off: its allowlist escapes pandas' <thead>/<th>, and nbgrader's template ignores it for
+# Markdown cells.) `python -m autograder feedback` forces these steps again and withholds any
+# page with active content left, a hidden-test line or a fingerprint of the secrets below.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "autograder.engine.feedback.HideHiddenTests",
+    "autograder.engine.feedback.SanitizeOutputs",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+c.GenerateFeedback.exporter_class = "autograder.engine.feedback.FeedbackExporter"
+# What a student's feedback must never show (judging code, thresholds, hidden split) and what
+# they are given anyway (lines and data also there are no secret), from the course root.
+c.FeedbackSecrets.secret_paths = ["autograder/{assignment}"]
+c.FeedbackSecrets.public_paths = ["{release}", "resnet_kit", "data/signs"]

@@ -160,19 +160,39 @@ def normalise_notebook_file(path: Path) -> None:
     nbformat.write(nb, path)
 
 
-_MARKER_LINE = re.compile(r"^\s*#+\s*(BEGIN|END) (SOLUTION|HIDDEN TESTS)\b")
+# -- leak detection: markers, hidden tests and the course's secret files --------------------
+# The release, the bundle and the feedback check what they ship against LEAK_MARKERS and the
+# hidden-test lines; the feedback also against a Secrets fingerprint of the judging code,
+# the thresholds and the hidden data (build_secrets). All marker parsing is split_marked.
+
+HIDDEN_BEGIN, HIDDEN_END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 
 
-def hidden_regions(source: str, begin="BEGIN HIDDEN TESTS", end="END HIDDEN TESTS") -> list[str]:
-    lines, out, inside = source.split("\n"), [], False
-    for line in lines:
-        if begin in line:
+def split_marked(source: str, begin=HIDDEN_BEGIN, end=HIDDEN_END, note: str | None = None):
+    """The kit's one marker parser: ``(source less its begin..end regions, their lines)``.
+
+    A marker counts anywhere in a line (as nbgrader's ClearHiddenTests matches it). Each
+    region becomes ``note`` indented like its BEGIN line, or nothing when ``note`` is None.
+    A region with no END runs to the end of the cell (unterminated means hidden); a stray
+    END line is dropped like any marker line.
+    """
+    kept, hidden, inside = [], [], False
+    for line in source.split("\n"):
+        if not inside and begin in line:
             inside = True
+            if note is not None:
+                kept.append(line[: len(line) - len(line.lstrip())] + note)
         elif end in line:
             inside = False
         elif inside:
-            out.append(line)
-    return out
+            hidden.append(line)
+        else:
+            kept.append(line)
+    return "\n".join(kept), hidden
+
+
+def hidden_regions(source: str, begin=HIDDEN_BEGIN, end=HIDDEN_END) -> list[str]:
+    return split_marked(source, begin, end)[1]
 
 
 def hidden_snippets(notebooks) -> set[str]:
@@ -188,23 +208,396 @@ def hidden_snippets(notebooks) -> set[str]:
     return snippets
 
 
-def find_leaks(folder: Path, snippets, extensions=(".ipynb", ".py", ".html", ".md", ".txt", ".json")) -> list[str]:
+def find_leaks(folder: Path, snippets,
+               extensions=(".ipynb", ".py", ".html", ".md", ".txt", ".json")) -> list[str]:
     """Files under ``folder`` that contain a marker or a hidden-test line."""
     problems = []
     for path in sorted(Path(folder).rglob("*")):
         if not path.is_file() or path.suffix not in extensions:
             continue
-        problems += text_leaks(path.read_text(encoding="utf-8", errors="replace"), str(path), snippets)
+        text = path.read_text(encoding="utf-8", errors="replace")
+        problems += text_leaks(text, str(path), snippets)
     return problems
 
 
 def text_leaks(text: str, where: str, snippets) -> list[str]:
+    """Markers and secret lines in ``text``. ``snippets``: lines (hidden-test code), or a
+    :class:`Secrets`, whose data (printed, base64, hex, bytes literals) is looked for too."""
     problems = [f"{where}: contains '{m}'" for m in LEAK_MARKERS if m in text]
-    # JSON-escaped notebooks: compare against both raw and JSON-encoded snippets.
-    for snippet in snippets:
-        if snippet in text or json.dumps(snippet)[1:-1] in text:
-            problems.append(f"{where}: contains hidden test code {snippet[:60]!r}")
-    return problems
+    if isinstance(snippets, Secrets):
+        return problems + snippets.leaks(text, where)
+    found = lines_in(norm_space(text), {norm_space(s) for s in snippets})
+    return problems + [f"{where}: contains hidden test code {s[:60]!r}" for s in found]
+
+
+def norm_space(text: str) -> str:
+    """Whitespace runs as one space: a re-indented or re-wrapped copy still matches."""
+    return " ".join(text.split())
+
+
+def lines_in(text: str, lines) -> list[str]:
+    """``lines`` found in ``text``, also JSON-escaped (a notebook file, a json.dumps)."""
+    return sorted(s for s in lines if s in text or json.dumps(s)[1:-1] in text)
+
+
+# A line of a secret file is fingerprinted when it would identify the file: several words,
+# no import, decorator or comment, 20 characters of text or 32 of code (shorter code such as
+# `if bias is not None:` is in libraries whose lines a student's traceback may quote).
+MIN_SECRET_TEXT, MIN_SECRET_CODE = 20, 32
+_GENERIC_LINE = re.compile(r"(#|@|import\s|from\s+[\w.]+\s+import\s|[\W_]*$)")
+
+
+def distinctive(line: str, code: bool = False) -> bool:
+    return (len(line) >= (MIN_SECRET_CODE if code else MIN_SECRET_TEXT)
+            and len(re.findall(r"\w+", line)) >= 3 and not _GENERIC_LINE.match(line))
+
+
+def python_lines(source: str) -> dict[str, bool]:
+    """Fingerprint candidates of a module, ``{line: is_code}``: code lines and docstrings.
+    Lines only inside another string are left out: they may be a message the checks show
+    students on purpose."""
+    import ast
+    import io
+    import tokenize
+
+    lines = source.split("\n")
+    code, doc = set(), set()
+    try:
+        for node in ast.walk(ast.parse(source)):
+            body = getattr(node, "body", None)
+            first = body[0] if isinstance(body, list) and body else None
+            if (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+                    and isinstance(first.value.value, str)):
+                doc.update(range(first.lineno, first.end_lineno + 1))
+        textual = {tokenize.STRING, tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE,
+                   tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER}
+        textual |= {getattr(tokenize, n) for n in ("FSTRING_START", "FSTRING_MIDDLE",
+                                                   "FSTRING_END") if hasattr(tokenize, n)}
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            if tok.type not in textual:
+                code.add(tok.start[0])
+    except (SyntaxError, tokenize.TokenError, ValueError):
+        doc = set(range(1, len(lines) + 1))  # not Python after all: every line, as text
+    return {lines[n - 1]: n in code for n in sorted(code | doc) if n <= len(lines)}
+
+
+def json_fingerprints(text: str) -> set[str]:
+    """A JSON file's entries as json and Python print them (``"key": value``, ``'key':
+    value``), its long strings, and its long numbers that are no simple fraction."""
+    out = set()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return out
+
+    def walk(node):
+        for key, value in node.items() if isinstance(node, dict) else enumerate(node):
+            if isinstance(value, (dict, list)):
+                walk(value)
+                continue
+            if isinstance(key, str):
+                out.update((f"{json.dumps(key)}: {json.dumps(value)}", f"{key!r}: {value!r}"))
+            if isinstance(value, str):
+                out.add(value)
+            elif isinstance(value, float) and len(repr(value)) >= 10 and not _ratio(value):
+                out.add(repr(value))
+
+    if isinstance(data, (dict, list)):
+        walk(data)
+    return {norm_space(s) for s in out}
+
+
+def _ratio(value: float) -> bool:
+    """k/n for n <= 2000 (to float32 precision): an accuracy any student may print too."""
+    return 0 <= value <= 1 and any(abs(value - round(value * n) / n) < 1e-7
+                                   for n in range(1, 2001))
+
+
+def _plain_text(path: Path, text: str) -> str:
+    """A notebook's cell sources (its JSON escapes every line); any other file as it is."""
+    if path.suffix == ".ipynb":
+        try:
+            return "\n".join(c.source for c in nbformat.reads(text, as_version=4).cells)
+        except Exception:  # not a notebook after all
+            pass
+    return text
+
+
+_LONG_NUMBER = re.compile(r"-?\d+\.\d{8,}")
+
+
+def file_lines(path: Path, text: str) -> set[str]:
+    """Normalised lines that would identify the text file ``path`` (see :func:`distinctive`)."""
+    text = _plain_text(path, text)
+    if path.suffix == ".py":
+        return {norm_space(line) for line, code in python_lines(text).items()
+                if distinctive(norm_space(line), code)}
+    found = {s for s in map(norm_space, text.split("\n")) if distinctive(s)}
+    if path.suffix == ".json":
+        found |= {s for s in json_fingerprints(text)
+                  if distinctive(s) or _LONG_NUMBER.fullmatch(s)}
+    return found
+
+
+# Data fingerprints. Every secret byte stream (a file's bytes, an array's bytes, an integer
+# array's values as bytes) gives the hashes of its WINDOW-long runs (every STRIDE-th); a
+# page's candidate streams (printed numbers, base64, hex, bytes literals) are hashed at every
+# offset and looked up. A hit counts when the run is informative (a constant or two-valued
+# run may be in any data) and not also in the public data (e.g. an HDF5 header).
+WINDOW, STRIDE = 24, 4  # so any leaked run of 27 values or more is caught
+MIN_WINDOW_BITS = 40.0
+_HASH_MUL = 0x100000001B3  # polynomial hash mod 2**64 (odd multiplier)
+
+
+def window_hashes(data, stride: int = 1):
+    """Hashes (numpy uint64) of the WINDOW-long runs of ``data`` every ``stride`` bytes."""
+    import numpy as np
+
+    values = np.frombuffer(bytes(data), dtype=np.uint8).astype(np.uint64) + np.uint64(1)
+    n = (len(values) - WINDOW) // stride + 1
+    if n <= 0:
+        return np.zeros(0, dtype=np.uint64)
+    h = values[: (n - 1) * stride + 1: stride].copy()
+    mul = np.uint64(_HASH_MUL)
+    for j in range(1, WINDOW):
+        h *= mul
+        h += values[j: j + (n - 1) * stride + 1: stride]
+    return h
+
+
+def _sorted_hits(index, hashes):
+    """The values of ``hashes`` that are in the sorted array ``index``."""
+    import numpy as np
+
+    if not len(hashes) or index is None or not len(index):
+        return hashes[:0]
+    hashes = np.sort(hashes)  # sorted queries walk the index in order (cache friendly)
+    pos = np.minimum(np.searchsorted(index, hashes), len(index) - 1)
+    return hashes[index[pos] == hashes]
+
+
+def _bits(window: bytes) -> float:
+    """Order-0 information of a run (bits): low for constant or two-valued runs."""
+    import math
+    from collections import Counter
+
+    n = len(window)
+    return -sum(c * math.log2(c / n) for c in Counter(window).values())
+
+
+def array_streams(array) -> list[bytes]:
+    """How an array can be shown: its raw bytes (C order) and, for integers that fit a
+    byte, its values as bytes (what printed numbers or decoded int64s give)."""
+    import numpy as np
+
+    array = np.ascontiguousarray(array)
+    streams = [array.tobytes()]
+    if array.dtype.kind in "iub" and array.size and array.itemsize > 1:
+        if array.min() >= 0 and array.max() <= 255:
+            streams.append(array.astype(np.uint8).tobytes())
+    return streams
+
+
+def file_streams(path: Path) -> list[bytes]:
+    """A file's bytes, plus its arrays' streams when it holds data (HDF5, .npy, .npz)."""
+    streams = [path.read_bytes()]
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".h5", ".hdf5"):
+            import h5py
+
+            with h5py.File(path, "r") as f:
+                found = []
+                f.visititems(lambda _, o: found.append(o) if isinstance(o, h5py.Dataset) else None)
+                for dataset in found:
+                    streams += array_streams(dataset[()])
+        elif suffix in (".npy", ".npz"):
+            import numpy as np
+
+            loaded = np.load(path, allow_pickle=False)
+            for array in [loaded[k] for k in loaded.files] if suffix == ".npz" else [loaded]:
+                streams += array_streams(array)
+    except Exception:  # unreadable as data: its bytes still count
+        pass
+    return streams
+
+
+TEXT_SUFFIXES = {".py", ".json", ".txt", ".md", ".rst", ".csv", ".cfg", ".toml", ".yaml",
+                 ".yml", ".ipynb", ".html"}
+_SKIPPED_PARTS = {"__pycache__", ".ipynb_checkpoints", ".git"}
+
+
+def _files(paths) -> list[Path]:
+    out = []
+    for path in map(Path, paths):
+        found = [path] if path.is_file() else sorted(path.rglob("*")) if path.is_dir() else []
+        out += [p for p in found if p.is_file() and p.suffix != ".pyc"
+                and not _SKIPPED_PARTS & set(p.parts)]
+    return out
+
+
+@dataclasses.dataclass
+class Secrets:
+    """What a student must never see, fingerprinted (see :func:`build_secrets`): hidden-test
+    lines, distinctive lines of the secret files and hashes of their data. Iterating gives
+    the lines, so a Secrets also serves where ``snippets`` are expected."""
+
+    lines: frozenset = frozenset()  # of secret files
+    hidden: frozenset = frozenset()  # hidden-test lines
+    windows: object = None  # sorted numpy uint64 hashes, or None
+    public_files: tuple = ()
+    # Public data, read on the first hit; shared by the copies without() makes.
+    _public: dict = dataclasses.field(default_factory=dict, repr=False)
+
+    def __iter__(self):
+        return iter(sorted(self.lines | self.hidden))
+
+    def without(self, texts) -> "Secrets":
+        """Less the secret-file lines found in ``texts``: what a student wrote in their own
+        cells is no leak when the page shows it back (hidden-test lines always count)."""
+        joined = norm_space("\n".join(texts))
+        return dataclasses.replace(self, lines=frozenset(s for s in self.lines
+                                                         if s not in joined))
+
+    def leaks(self, text: str, where: str, limit: int = 5) -> list[str]:
+        """Secret lines in ``text``, and secret data in its printed numbers or encodings."""
+        problems = [f"{where}: contains secret text {s[:60]!r}"
+                    for s in lines_in(norm_space(text), self.lines | self.hidden)]
+        for label, stream in encoded_streams(text) if self.windows is not None else ():
+            problems += self.data_leaks(stream, where, label)
+            if len(problems) >= limit:
+                break
+        return problems
+
+    def data_leaks(self, data, where: str, label: str = "data") -> list[str]:
+        """Secret lines or data in decoded ``data`` (bytes, or the text they decoded to)."""
+        if isinstance(data, str):
+            found = [m for m in LEAK_MARKERS if m in data]
+            found += lines_in(norm_space(data), self.lines | self.hidden)
+            return [f"{where}: {label} holds secret text {s[:40]!r}" for s in found[:3]]
+        return [f"{where}: {label} holds secret data"] if self._data_hit(data) else []
+
+    def _data_hit(self, data: bytes) -> bool:
+        import numpy as np
+
+        hashes = window_hashes(data)
+        found = _sorted_hits(self.windows, hashes)
+        for pos in np.flatnonzero(np.isin(hashes, found))[:256] if len(found) else ():
+            window = bytes(data[pos: pos + WINDOW])
+            if _bits(window) >= MIN_WINDOW_BITS and not self._is_public(window):
+                return True
+        return False
+
+    def _is_public(self, window: bytes) -> bool:
+        if "streams" not in self._public:  # most pages have no hit: read it only then
+            self._public["streams"] = [s for p in _files(self.public_files)
+                                       for s in file_streams(p)]
+        return any(window in stream for stream in self._public["streams"])
+
+
+def build_secrets(secret_paths=(), public_paths=(), hidden_lines=(), public_texts=()) -> Secrets:
+    """Fingerprint the files under ``secret_paths``. Their lines that are also in a text
+    file under ``public_paths`` or in ``public_texts`` (what students are given or write)
+    are not secret; neither is data also in ``public_paths``. ``hidden_lines`` count as are."""
+    import numpy as np
+
+    public = set()
+    texts = list(public_texts) + [
+        _plain_text(p, p.read_text(encoding="utf-8", errors="replace"))
+        for p in _files(public_paths) if p.suffix in TEXT_SUFFIXES]
+    for text in texts:
+        public |= {norm_space(line) for line in text.split("\n")}
+    lines, parts = set(), []
+    for path in _files(secret_paths):
+        if path.suffix in TEXT_SUFFIXES:
+            lines |= file_lines(path, path.read_text(encoding="utf-8", errors="replace"))
+        parts += [window_hashes(s, STRIDE) for s in file_streams(path)]
+    hidden = frozenset(filter(None, map(norm_space, hidden_lines)))
+    windows = np.sort(np.concatenate(parts)) if parts else None
+    return Secrets(frozenset(lines - public), hidden, windows, tuple(map(str, public_paths)))
+
+
+# How a page may carry data: numbers as NumPy/Python print them (integers, or floats in
+# [0, 1] that are k/255: images scaled for training), base64 (also URL-safe), hex, and
+# Python bytes literals. Decoded bytes are also tried as little-endian integers (an int64
+# label array) and as text.
+_NUM = r"-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?"
+_NUM_RUN = re.compile(rf"{_NUM}(?:[\s,\[\]()]+{_NUM}){{{WINDOW - 1},}}")
+_B64_RUN = re.compile(r"[A-Za-z0-9+/_-]{32,}")
+_HEX_RUN = re.compile(r"(?:[0-9a-fA-F]{2}){%d,}" % WINDOW)
+_BYTES_LITERAL = re.compile(r"""\bb('|")(?:\\x[0-9a-fA-F]{2}|\\.|(?!\1)[^\\\n]){%d,}\1"""
+                            % WINDOW)
+
+
+def encoded_streams(text: str):
+    """``(label, bytes or text)`` for each run of ``text`` that may encode data."""
+    import ast
+
+    for match in _NUM_RUN.finditer(text):
+        yield "printed numbers", _number_bytes(match.group())
+    for match in _BYTES_LITERAL.finditer(text):
+        try:
+            data = ast.literal_eval(match.group())
+        except (ValueError, SyntaxError):
+            continue
+        yield from decoded_streams("a bytes literal", data)
+    for match in _HEX_RUN.finditer(text):
+        run = match.group()
+        for phase in (0, 1):
+            yield from decoded_streams("hex", bytes.fromhex(run[phase: len(run) - phase]))
+    for match in _B64_RUN.finditer(text):
+        run = match.group().replace("-", "+").replace("_", "/")
+        # A run glued to a word starts mid-group: runs of printable size try every offset.
+        for phase in range(4 if len(run) <= 1 << 16 else 1):
+            data = b64_bytes(run[phase:])
+            if data:
+                yield from decoded_streams("base64", data)
+
+
+def b64_bytes(run: str) -> bytes:
+    import base64
+    import binascii
+
+    try:
+        return base64.b64decode(run[: len(run) // 4 * 4], validate=True)
+    except (binascii.Error, ValueError):
+        return b""
+
+
+def decoded_streams(label: str, data: bytes):
+    """``data`` as it is, as small little-endian integers when it looks like them, and as
+    text when it is text."""
+    import numpy as np
+
+    yield label, data
+    if len(data) >= 2 * WINDOW and data.count(0) * 2 >= len(data):
+        for size in (2, 4, 8):
+            for phase in range(size):
+                values = np.frombuffer(data[phase: phase + (len(data) - phase) // size * size],
+                                       dtype=f"<i{size}")
+                if len(values) >= WINDOW and values.min() >= 0 and values.max() <= 255:
+                    yield f"{label} ({size}-byte integers)", values.astype(np.uint8).tobytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return
+    if sum(c.isprintable() or c in "\n\r\t" for c in text) >= 0.95 * len(text):
+        yield f"{label} text", text
+
+
+def _number_bytes(run: str) -> bytes:
+    """Printed numbers as byte values: integers 0..255 as they are, floats k/255 in [0, 1]
+    as k, anything else as 0 (it keeps positions and matches no informative run)."""
+    out = bytearray()
+    for token in re.findall(_NUM, run):
+        if token.strip("-").isdigit():
+            value = int(token)
+            out.append(value if 0 <= value <= 255 else 0)
+        else:
+            value = float(token) * 255
+            ok = 0 <= value <= 255 and abs(value - round(value)) < 0.02
+            out.append(round(value) if ok else 0)
+    return bytes(out)
 
 
 def temp_dir(prefix: str) -> Path:
