@@ -27,8 +27,9 @@ from autograder.engine.toy import TOY_ASSIGNMENT, TOY_NOTEBOOK, make_toy_course
 
 HIDDEN_LINES = ("assert square(-4) == 16", "assert cube(-3) == -27", "HIDDEN-SQUARE-CHECK",
                 "HIDDEN-CUBE-CHECK", "HIDDEN-TRAINING-CHECK")
-# Grading budget for the toy: 4 s per cell; 15 s for the cell tagged `training`.
-TIMEOUT, TRAINING_TIMEOUT = 4, 15
+# Grading budget for the toy: 10 s per cell (a cell starts a sandboxed kernel's work on a shared,
+# loaded machine); 30 s for the cell tagged `training`.
+TIMEOUT, TRAINING_TIMEOUT = 10, 30
 
 
 def toy_course(root: Path) -> Course:
@@ -71,7 +72,7 @@ def graded(tmp_path_factory):
     slow = solved(builder)
     for cell in slow.cells:
         if "training" in cell.metadata.get("tags", []):
-            cell.source = "import time\ntime.sleep(6)\n" + cell.source
+            cell.source = "import time\ntime.sleep(15)\n" + cell.source
     save("slow_training", slow)
     # LMS-style flat files next to the folders: a late, renamed resubmission and a stray file.
     nbformat.write(solved(builder), cls / f"zoe_late_1234_5678_{TOY_NOTEBOOK}-1.ipynb")
@@ -141,7 +142,7 @@ def test_a_hang_costs_only_the_hanging_cell(graded):
 
 
 def test_training_tagged_cell_gets_the_longer_timeout(graded):
-    # sleeps 6 s: longer than the 4 s cell timeout, within the 15 s training timeout
+    # sleeps 15 s: longer than the 10 s cell timeout, within the 30 s training timeout
     assert graded[2]["slow_training"]["flags"] == []
 
 
@@ -265,7 +266,7 @@ def test_a_job_stopped_at_its_time_limit_keeps_the_points_judged_before(tmp_path
     (tmp_path / "in" / "stuck").mkdir(parents=True)
     nbformat.write(nb, tmp_path / "in" / "stuck" / f"{TOY_NOTEBOOK}.ipynb")
     grader = Grader(course, tmp_path / "reports", timeout=TIMEOUT, training_timeout=600,
-                    student_timeout=25, out=io.StringIO())
+                    student_timeout=60, out=io.StringIO())
     [result] = grader.grade_source(tmp_path / "in")
     assert "timeout" in result["status"]
     assert any("wall-clock" in d for d in result["details"]), result["details"]
