@@ -73,3 +73,13 @@ def test_python_dash_m_autograder_runs():
     done = subprocess.run([sys.executable, "-m", "autograder", "--help"], capture_output=True, text=True,
                           cwd=REPO_ROOT, timeout=120)
     assert done.returncode == 0 and "release" in done.stdout
+
+
+def test_grade_stops_with_the_reason_when_the_sandbox_cannot_start(tmp_path, capsys, monkeypatch):
+    from autograder.engine import sandbox
+
+    monkeypatch.setattr(sandbox, "bwrap_path", lambda: str(tmp_path / "no-such-bwrap"))
+    (tmp_path / "class").mkdir()
+    assert main(["--reports", str(tmp_path / "r"), "grade", str(tmp_path / "class")]) == 2
+    err = capsys.readouterr().err
+    assert "sandbox" in err and "--no-sandbox" in err and "no-such-bwrap" in err

@@ -124,10 +124,17 @@ def main(argv=None) -> int:
     course_dir = (args.course or default_course_dir()).resolve()
     course = Course(course_dir, args.assignment)
     reports = (args.reports or course_dir / "reports").resolve()
+    from .sandbox import SandboxUnavailable
+
     try:
         return COMMANDS[args.command](course, reports, args)
     except GradingError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except SandboxUnavailable as exc:
+        print(f"error: the sandbox for student code cannot start: {exc}\n"
+              "Fix that, or grade without it (`grade --no-sandbox`: student code then runs "
+              "unconfined and every report row says so).", file=sys.stderr)
         return 2
 
 
