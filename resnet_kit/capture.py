@@ -95,13 +95,17 @@ def architecture(model) -> dict:
     return config
 
 
-def _student_tensors(exc) -> list:
-    """Keras tensors held by the frames of the code that raised (not Keras' own frames)."""
+def student_tensors(exc, skip: tuple[str, ...] = ()) -> list:
+    """Keras tensors held by the frames of the code that raised: the student's frames, not
+    Keras', TensorFlow's or NumPy's (nor the files in ``skip``). The checks read the graph
+    built so far from them to name a mistake."""
+    import numpy
+
     keras = _keras()
     library_dirs = tuple(
         os.path.dirname(os.path.abspath(m.__file__)) + os.sep
-        for m in (keras, sys.modules.get("tensorflow") or keras)
-    ) + (os.path.abspath(__file__),)
+        for m in (keras, sys.modules.get("tensorflow") or keras, numpy)
+    ) + (os.path.abspath(__file__),) + tuple(skip)
     tensors, tb = [], exc.__traceback__
     while tb is not None:
         filename = os.path.abspath(tb.tb_frame.f_code.co_filename)
@@ -119,7 +123,7 @@ def _partial_graph(inputs: list, exc) -> dict | None:
         return None
     keras = _keras()
     seen, outputs = set(), []
-    for tensor in _student_tensors(exc):
+    for tensor in student_tensors(exc):
         if id(tensor) not in seen and all(tensor is not x for x in inputs):
             seen.add(id(tensor))
             outputs.append(tensor)

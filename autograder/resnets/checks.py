@@ -267,27 +267,14 @@ def _graph_from_traceback(exc) -> Graph | None:
     The student's frames (not Keras' or TensorFlow's) still hold their tensors (X,
     X_shortcut, ...) in their locals; the graph is read back from those.
     """
-    keras = _keras()
-    import tensorflow as tf
+    from resnet_kit.capture import student_tensors
 
     if getattr(exc, "partial_outputs", None):  # judged from a capture: recorded in the sandbox
         try:
             return Graph(exc.partial_outputs)
         except Exception:  # noqa: BLE001 - a diagnosis aid only
             return None
-    library_dirs = tuple(
-        os.path.dirname(os.path.abspath(m.__file__)) + os.sep for m in (keras, tf, np)
-    ) + (os.path.dirname(os.path.abspath(__file__)) + os.sep,)
-    tensors = []
-    tb = exc.__traceback__
-    while tb is not None:
-        filename = os.path.abspath(tb.tb_frame.f_code.co_filename)
-        if not filename.startswith(library_dirs) and "/site-packages/" not in filename:
-            for value in list(tb.tb_frame.f_locals.values()):
-                items = value if isinstance(value, (list, tuple)) else [value]
-                tensors += [v for v in items if isinstance(v, keras.KerasTensor)]
-        tb = tb.tb_next
-    tensors = [t for t in tensors if getattr(t, "_keras_history", None) is not None]
+    tensors = student_tensors(exc, skip=(os.path.abspath(__file__),))
     if not tensors:
         return None
     try:
