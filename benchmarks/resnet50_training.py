@@ -31,7 +31,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "solutions" / "resnets" / "2_resnet50_signs.ipynb"
-THRESHOLDS_FILE = REPO / "autograder" / "thresholds.json"
+THRESHOLDS_FILE = REPO / "autograder" / "resnets" / "thresholds.json"
 # Subtracted from the worst seed's accuracy: absorbs run-to-run float differences between
 # machines (thread counts, oneDNN on or off, GPU) that seeds alone do not cover.
 THRESHOLD_MARGIN = 0.05

@@ -46,7 +46,7 @@ CLASSES = np.arange(6, dtype=np.int64)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = REPO_ROOT / "data" / "signs"
-HIDDEN_PATH = REPO_ROOT / "autograder" / "data" / "signs_hidden.h5"
+HIDDEN_PATH = REPO_ROOT / "autograder" / "resnets" / "data" / "signs_hidden.h5"
 PREVIEW_PATH = DATA_DIR / "preview.png"
 
 
