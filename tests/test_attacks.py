@@ -1,0 +1,257 @@
+"""Red-team tests: hostile submissions graded with honest students (see tests/attacks/).
+
+Two batches:
+
+* the FAST subset (about ten toy attacks and two honest students, a few minutes). It belongs
+  in the normal suite, but it FAILS today on known weaknesses of the grader (forged plain
+  values on value tests, look-alike ids merging two students; see the open trusted-grading
+  issue), so until they are fixed it runs only when asked for, like the full corpus;
+* the FULL corpus (every attack, including a few on the real ``resnets`` notebooks; about
+  45 minutes on 2 cores) is marked ``attack`` (and ``slow``) and runs only when asked for:
+  ``.venv/bin/python -m pytest -m attack tests/test_attacks.py``.
+
+Each batch is graded once (module-scoped fixture); every attack is then its own test item:
+no unfair point, no breach probe that succeeded, no forbidden flag, results and gradebook
+agree, feedback inert. Global checks: honest students equal to grading them alone, no
+process left behind, nothing written outside the job's work folder and the grader's own
+folders, no contact with the host's listeners, every input file in some report row.
+
+Set ``ATTACK_REPORT=/path/report.json`` to keep a JSON summary of a batch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+import attacks
+from attacks import harness
+from autograder.engine import sandbox
+
+TOY_TIMEOUT, TOY_TRAINING_TIMEOUT = 10, 15
+TOY_WALL = 150  # per-student wall clock in the full batch (DoS attacks run into it)
+
+
+def _sandbox_missing() -> str | None:
+    try:
+        sandbox.preflight()
+    except sandbox.SandboxUnavailable as exc:
+        return str(exc)
+    return None
+
+
+_WHY_NOT = _sandbox_missing()
+needs_sandbox = pytest.mark.skipif(_WHY_NOT is not None, reason=f"no sandbox: {_WHY_NOT}")
+
+
+def _attack_run_requested(config) -> bool:
+    return "attack" in (config.getoption("-m") or "") or os.environ.get("RUN_ATTACKS") == "1"
+
+
+def _keep(batch, name):
+    path = os.environ.get("ATTACK_REPORT")
+    if path:
+        path = Path(path)
+        data = json.loads(path.read_text()) if path.is_file() else {}
+        data[name] = harness.summary(batch)
+        path.write_text(json.dumps(data, indent=1, default=str))
+
+
+def _print_table(batch, title):
+    print(f"\n== {title}: {len(batch.results)} students, {batch.seconds:.0f} s "
+          f"(+ {batch.solo_seconds:.0f} s solo) ==")
+    for row in batch.rows():
+        flag = "UNFAIR" if row["unfair"] else "fair"
+        print(f"{row['student'][:34]:34} {row['total']:>5g}/{row['fair']:<5g} {flag:6} "
+              f"{row['status'][:40]:40} {row['seconds']} {','.join(row['breaches'])}")
+
+
+def _scratch(tmp_path_factory, name: str) -> Path:
+    """The batch's course folder. Not under /tmp when possible: the sandbox has a private
+    writable /tmp, so a course under /tmp would make the attacks' write probes 'succeed' in
+    that private copy; under /var/tmp they meet the read-only root a real course meets."""
+    if os.access("/var/tmp", os.W_OK):
+        return Path(tempfile.mkdtemp(prefix=f"resnet-kit-{name}-", dir="/var/tmp"))
+    return tmp_path_factory.mktemp(name)
+
+
+def _cleanup(tmp: Path):
+    """Job work folders can hold gigabytes (disk attacks): remove the batch after the checks."""
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --- the fast subset --------------------------------------------------------------------------
+
+FAST = attacks.select(assignment="toy", fast=True)
+
+
+@pytest.fixture(scope="module")
+def fast_batch(request, tmp_path_factory):
+    if not _attack_run_requested(request.config):
+        pytest.skip("known failures until the grader's weaknesses are fixed: run with -m attack")
+    if _WHY_NOT is not None:
+        pytest.skip(f"no sandbox: {_WHY_NOT}")
+    tmp = _scratch(tmp_path_factory, "attacks-fast")
+    batch = harness.run_batch(tmp, FAST, "toy", timeout=TOY_TIMEOUT,
+                              training_timeout=TOY_TRAINING_TIMEOUT, victim="zz_victim",
+                              say=None)
+    _print_table(batch, "fast attack batch")
+    _keep(batch, "fast")
+    yield batch
+    _cleanup(tmp)
+
+
+@needs_sandbox
+@pytest.mark.parametrize("name", [a.name for a in FAST])
+def test_fast_attack_is_graded_fairly_and_contained(fast_batch, name):
+    assert not fast_batch.violations(name)
+
+
+@needs_sandbox
+def test_fast_batch_leaves_no_process_behind(fast_batch):
+    assert not fast_batch.leftovers and not fast_batch.leftovers_late
+
+
+@needs_sandbox
+def test_fast_batch_writes_nothing_outside_the_jobs(fast_batch):
+    assert not fast_batch.course_changes
+    assert not fast_batch.host_hits
+
+
+@needs_sandbox
+def test_fast_batch_never_reaches_the_hosts_network(fast_batch):
+    assert not fast_batch.contacts and not fast_batch.poked
+
+
+@needs_sandbox
+def test_fast_batch_every_input_file_has_a_report_row(fast_batch):
+    assert not fast_batch.uncovered_inputs
+
+
+# --- the full corpus --------------------------------------------------------------------------
+
+FULL_TOY = attacks.select(assignment="toy")
+FULL_RESNETS = attacks.select(assignment="resnets")
+
+
+@pytest.fixture(scope="module")
+def full_toy_batch(request, tmp_path_factory):
+    if not _attack_run_requested(request.config):
+        pytest.skip("the full attack batch runs with -m attack (or RUN_ATTACKS=1)")
+    if _WHY_NOT is not None:
+        pytest.skip(f"no sandbox: {_WHY_NOT}")
+    tmp = _scratch(tmp_path_factory, "attacks-full-toy")
+    batch = harness.run_batch(tmp, FULL_TOY, "toy", timeout=TOY_TIMEOUT,
+                              training_timeout=TOY_TRAINING_TIMEOUT, student_timeout=TOY_WALL,
+                              victim="zz_victim", say=None)
+    _print_table(batch, "full toy attack batch")
+    _keep(batch, "full_toy")
+    yield batch
+    _cleanup(tmp)
+
+
+@pytest.fixture(scope="module")
+def full_resnets_batch(request, tmp_path_factory):
+    if not _attack_run_requested(request.config):
+        pytest.skip("the full attack batch runs with -m attack (or RUN_ATTACKS=1)")
+    if _WHY_NOT is not None:
+        pytest.skip(f"no sandbox: {_WHY_NOT}")
+    from attacks.resnets import pretrain_tiny
+
+    tmp = _scratch(tmp_path_factory, "attacks-full-resnets")
+    weights = pretrain_tiny(tmp / "tiny_weights.json")
+    batch = harness.run_batch(tmp, FULL_RESNETS, "resnets", timeout=180, training_timeout=600,
+                              student_timeout=1200, victim="honest_resnets_solution",
+                              extra={"tiny_weights": weights}, say=None)
+    _print_table(batch, "full resnets attack batch")
+    _keep(batch, "full_resnets")
+    yield batch
+    _cleanup(tmp)
+
+
+@pytest.mark.attack
+@pytest.mark.slow
+@needs_sandbox
+@pytest.mark.parametrize("name", [a.name for a in FULL_TOY])
+def test_attack_is_graded_fairly_and_contained(full_toy_batch, name):
+    assert not full_toy_batch.violations(name)
+
+
+@pytest.mark.attack
+@pytest.mark.slow
+@needs_sandbox
+@pytest.mark.parametrize("name", [a.name for a in FULL_RESNETS])
+def test_resnets_attack_is_graded_fairly(full_resnets_batch, name):
+    assert not full_resnets_batch.violations(name)
+
+
+@pytest.mark.attack
+@pytest.mark.slow
+@needs_sandbox
+@pytest.mark.parametrize("which", ["toy", "resnets"])
+def test_full_batch_leaves_no_process_behind(request, which):
+    batch = request.getfixturevalue(f"full_{which}_batch")
+    assert not batch.leftovers and not batch.leftovers_late
+
+
+@pytest.mark.attack
+@pytest.mark.slow
+@needs_sandbox
+@pytest.mark.parametrize("which", ["toy", "resnets"])
+def test_full_batch_writes_nothing_outside_the_jobs(request, which):
+    batch = request.getfixturevalue(f"full_{which}_batch")
+    assert not batch.course_changes
+    assert not batch.host_hits
+
+
+@pytest.mark.attack
+@pytest.mark.slow
+@needs_sandbox
+def test_full_batch_never_reaches_the_hosts_network(full_toy_batch):
+    assert not full_toy_batch.contacts and not full_toy_batch.poked
+
+
+@pytest.mark.attack
+@pytest.mark.slow
+@needs_sandbox
+@pytest.mark.parametrize("which", ["toy", "resnets"])
+def test_full_batch_every_input_file_has_a_report_row(request, which):
+    batch = request.getfixturevalue(f"full_{which}_batch")
+    assert not batch.uncovered_inputs
+
+
+@pytest.mark.attack
+@pytest.mark.slow
+@needs_sandbox
+def test_work_folders_do_not_keep_what_students_left(full_toy_batch):
+    """A student may leave up to the disk limit (2 GiB) in its work folder; the grader keeps
+    every job folder, so a class can fill the grader's disk."""
+    run = full_toy_batch.run_dirs[0]
+    sizes = {}
+    for sid in ("harm_leftover_files", "harm_fill_disk"):
+        work = run / "jobs" / sid / "work"
+        total = 0
+        for dirpath, _, files in os.walk(work):
+            for f in files:
+                try:
+                    total += os.lstat(os.path.join(dirpath, f)).st_blocks * 512
+                except OSError:
+                    pass
+        sizes[sid] = total
+    assert all(size < 64 * 2**20 for size in sizes.values()), sizes
+
+
+@pytest.mark.attack
+@pytest.mark.slow
+@needs_sandbox
+def test_no_single_student_holds_the_batch_past_its_cells_budget(full_toy_batch):
+    """Cells have 10 s each (15 s training); a student whose cells all ran quickly must not
+    keep the batch waiting until the whole-job wall clock."""
+    slow = {sid: s for sid, s in full_toy_batch.per_student_seconds.items()
+            if s and s > TOY_WALL - 10}
+    assert not slow, slow
