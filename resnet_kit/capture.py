@@ -19,7 +19,10 @@ test code uses it records, as JSON:
 
 The grader rebuilds the architectures with Keras' safe mode and runs the real checks on them
 in a separate process (see ``autograder.engine.judge``). Nothing recorded here is trusted: a
-forged record can at most describe a network, which is then checked like any other.
+forged architecture is checked like any other network, and calls whose answers are plain data
+(a number, a list) are not made here at all: the grader makes them in a fresh process that
+runs only the notebook's definitions (``autograder.engine.pristine``). A plain variable
+recorded here is a claim, which a test should compare with what the grader recomputes.
 
 Calls in a plan use JSON with two markers: ``{"$input": [5, 5, 4]}`` is a fresh
 ``keras.Input`` of that shape and ``{"$object": "resnet_kit.selfcheck:ConstantInitializer",
@@ -159,7 +162,7 @@ def record_call(fn, call: dict) -> dict:
                 "partial": _partial_graph(inputs, exc)}
     keras = sys.modules.get("keras")  # a function that built Keras tensors has imported it
     if keras is None:
-        if _plain(out):
+        if is_plain(out):
             return {"outcome": "value", "value": out}
         return {"outcome": "returned", "type": type(out).__name__[:80]}
     wrapped = None
@@ -171,7 +174,7 @@ def record_call(fn, call: dict) -> dict:
         except Exception as exc:  # noqa: BLE001
             return {"outcome": "unsupported", "message": _text(exc)}
     if not isinstance(out, keras.KerasTensor):
-        if _plain(out):
+        if is_plain(out):
             return {"outcome": "value", "value": out}
         return {"outcome": "returned", "type": type(out).__name__[:80]}
     try:
@@ -184,7 +187,7 @@ def record_call(fn, call: dict) -> dict:
         return {"outcome": "unsupported", "message": _text(exc)}
 
 
-def _plain(value, budget: list | None = None) -> bool:
+def is_plain(value, budget: list | None = None) -> bool:
     """JSON data of modest size: numbers, short strings, and lists/dicts of them."""
     budget = [10_000] if budget is None else budget
     budget[0] -= 1
@@ -195,9 +198,9 @@ def _plain(value, budget: list | None = None) -> bool:
     if isinstance(value, str):
         return len(value) <= MAX_TEXT
     if isinstance(value, (list, tuple)):
-        return all(_plain(v, budget) for v in value)
+        return all(is_plain(v, budget) for v in value)
     if isinstance(value, dict):
-        return all(isinstance(k, str) and _plain(v, budget) for k, v in value.items())
+        return all(isinstance(k, str) and is_plain(v, budget) for k, v in value.items())
     return False
 
 
@@ -205,7 +208,7 @@ def record_value(value, calls: list[dict]) -> dict:
     """Describe one name of the notebook's namespace (see the module docstring)."""
     if isinstance(value, types.ModuleType):
         return {"kind": "module", "name": value.__name__}
-    if _plain(value):
+    if is_plain(value):
         return {"kind": "value", "value": value}
     keras = _keras() if "keras" in sys.modules else None
     if keras is not None and isinstance(value, keras.Model):

@@ -3,15 +3,18 @@
 :func:`prepare` (coordinator) writes the job folder::
 
     <job>/control/job.json      timeouts and notebook order (read-only in the sandbox)
-    <job>/control/plan.json     the calls the capture makes (see autograder.engine.plan)
+    <job>/control/plan.json     the Keras calls the capture makes (see autograder.engine.plan)
     <job>/work/in/<nb>.ipynb    the repaired submission; graded cells -> capture calls
+    <job>/pristine/in/          the plain-data calls and the student's definitions
     <job>/spec.json             everything :func:`run` needs
 
 :func:`run` (any worker) executes the notebooks in the sandbox (student code, writes only
-``work/``), copies what the capture produced out of ``work/`` without following links, then
-runs the judge (no student code; also sandboxed, read-only) and returns a JSON-able result:
-the judge's verdicts, the executed notebooks and how the sandbox ended. Nothing in a job
-writes the gradebook or the reports: the coordinator merges results (one writer).
+``work/``), then the pristine calls in a second, fresh sandbox (see
+:mod:`autograder.engine.pristine`), copies what both produced out without following links,
+deletes the work folders (a student may fill them up to the disk limit), then runs the judge
+(no student code; also sandboxed, read-only) and returns a JSON-able result: the judge's
+verdicts, the executed notebooks and how the sandbox ended. Nothing in a job writes the
+gradebook or the reports: the coordinator merges results (one writer).
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ from pathlib import Path
 
 import nbformat
 
-from .judge import free_names
+from . import pristine
+from .judge import free_names, split_plan
 
 INSIDE = Path(__file__).resolve().parent / "inside"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -95,17 +99,22 @@ def prepare(job_dir: Path, *, student: str, assignment: str, notebooks: dict,
     (job_dir / "control").mkdir(parents=True)
     (job_dir / "work" / "in").mkdir(parents=True)
     sources = {p.stem: p for p in source_notebooks}
+    tests_of = {}
     for name, nb in notebooks.items():
         src = nbformat.read(sources[name], as_version=4)
         tests = {_nbg(c)["grade_id"]: c.source for c in src.cells
                  if c.cell_type == "code" and _nbg(c).get("grade") and _nbg(c).get("grade_id")}
+        tests_of[name] = tests
         prepared = sandbox_notebook(nb, tests, skip_tags, skip_tags)
         nbformat.write(prepared, job_dir / "work" / "in" / f"{name}.ipynb")
     (job_dir / "control" / "job.json").write_text(json.dumps({
         "notebooks": list(notebooks), "timeout": settings.timeout,
         "training_timeout": settings.training_timeout, **(executor or {}),
     }))
-    (job_dir / "control" / "plan.json").write_text(json.dumps(plan))
+    # The kernel sees only the Keras calls: the plain-data calls' arguments stay out of its view.
+    kernel_plan, _pristine = split_plan(plan)
+    (job_dir / "control" / "plan.json").write_text(json.dumps(kernel_plan))
+    pristine.prepare(job_dir / "pristine", notebooks, tests_of, plan, settings.timeout)
     spec = {
         "student": student, "assignment": assignment, "job_dir": str(job_dir),
         "notebooks": list(notebooks), "source_notebooks": [str(p) for p in source_notebooks],
@@ -187,31 +196,58 @@ def _limits(spec: dict):
     return dataclasses.replace(sandbox.DEFAULT_LIMITS, **values)
 
 
-def run_student_code(spec: dict) -> dict:
-    """Phase 1: the notebooks in the sandbox. Returns how it ended."""
+def _run_student_process(spec: dict, argv: list[str], work: Path, readonly: list[Path],
+                         limits, log: Path) -> dict:
+    """``argv`` with student code in it: sandboxed unless the run says --no-sandbox."""
     from . import sandbox
 
-    job = Path(spec["job_dir"])
-    work = job / "work"
-    argv = [_python(), str(INSIDE / "run_notebooks.py"), str(job / "control" / "job.json")]
     started = time.monotonic()
     if spec["settings"].get("sandbox", True):
-        result = sandbox.run(
-            argv, workdir=work, readonly=student_view(job), hidden=sandbox.hidden_packages(),
-            env=_sandbox_env(spec), limits=_limits(spec), log=job / "sandbox.log",
-        )
+        result = sandbox.run(argv, workdir=work, readonly=readonly,
+                             hidden=sandbox.hidden_packages(), env=_sandbox_env(spec),
+                             limits=limits, log=log)
         ended = {"returncode": result.returncode, "timed_out": result.timed_out,
                  "killed": result.killed_reason}
     else:  # --no-sandbox: same process layout, no isolation (marked in the report)
         import subprocess
 
-        with open(job / "sandbox.log", "wb") as log:
+        with open(log, "wb") as out:
             env = {**os.environ, **_sandbox_env(spec), "HOME": str(work)}
-            proc = subprocess.run(argv, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                  timeout=_limits(spec).wall_seconds, check=False)
-        ended = {"returncode": proc.returncode, "timed_out": False, "killed": None}
+            try:
+                proc = subprocess.run(argv, cwd=work, env=env, stdout=out,
+                                      stderr=subprocess.STDOUT, timeout=limits.wall_seconds,
+                                      check=False)
+                ended = {"returncode": proc.returncode, "timed_out": False, "killed": None}
+            except subprocess.TimeoutExpired:
+                ended = {"returncode": None, "timed_out": True,
+                         "killed": f"wall-clock limit {limits.wall_seconds:g} s"}
     ended["seconds"] = round(time.monotonic() - started, 2)
     return ended
+
+
+def run_student_code(spec: dict) -> dict:
+    """Phase 1: the notebooks in the sandbox. Returns how it ended."""
+    job = Path(spec["job_dir"])
+    argv = [_python(), str(INSIDE / "run_notebooks.py"), str(job / "control" / "job.json")]
+    return _run_student_process(spec, argv, job / "work", student_view(job), _limits(spec),
+                                job / "sandbox.log")
+
+
+def run_pristine_calls(spec: dict) -> dict | None:
+    """Phase 1b: the plain-data calls on the student's definitions, in a fresh sandbox (after
+    every process of phase 1 is gone). None when no test makes such a call."""
+    folder = Path(spec["job_dir"]) / "pristine"
+    if not (folder / "in" / "steps.json").is_file():
+        return None
+    timeout = int(spec["settings"]["timeout"])
+    limits = _limits(spec)
+    limits = dataclasses.replace(
+        limits, wall_seconds=min(limits.wall_seconds, pristine.wall_seconds(folder, timeout)))
+    argv = [_python(), "-I", str(pristine.RUNNER), str(folder / "in" / "steps.json"),
+            pristine.RESULTS]
+    readonly = [p for p in student_view(folder) if p != folder / "control"] + [folder / "in"]
+    return _run_student_process(spec, argv, folder / "work", readonly, limits,
+                                folder / "pristine.log")
 
 
 def student_view(job: Path) -> list[Path]:
@@ -236,6 +272,7 @@ def run_judge(spec: dict, captured: Path) -> dict:
     judge_spec = {
         "assignment": spec["assignment"], "notebooks": spec["source_notebooks"],
         "captures": str(captured), "plan": spec["plan"], "settings": spec["settings"],
+        "pristine": str(captured.parent / "pristine" / pristine.RESULTS),
         "verdicts": "verdicts.json",  # in the judge's (writable) current folder
     }
     (judge_dir / "spec.json").write_text(json.dumps(judge_spec))
@@ -268,7 +305,7 @@ def judge_view(spec: dict, captured: Path) -> list[Path]:
     copied captures."""
     sources = {Path(p).resolve().parent for p in spec["source_notebooks"]}
     data = [_data_dir()] if _data_dir().exists() else []
-    return [REPO_ROOT, *sorted(sources), *data, captured]
+    return [REPO_ROOT, *sorted(sources), *data, captured, captured.parent / "pristine"]
 
 
 def run(spec: dict) -> dict:
@@ -281,7 +318,14 @@ def run(spec: dict) -> dict:
     skipped = copy_out(job / "work" / "captures", trusted / "captures", MAX_CAPTURE_FILE)
     skipped += copy_out(job / "work" / "out", trusted / "executed", MAX_NOTEBOOK_FILE)
     skipped += copy_out(job / "work" / "journal", trusted / "journal", MAX_CAPTURE_FILE)
+    pristine_ended = run_pristine_calls(spec)
+    if pristine_ended is not None:
+        skipped += copy_out(job / "pristine" / "work", trusted / "pristine", MAX_CAPTURE_FILE)
+    for folder in (trusted / "captures", trusted / "executed", trusted / "pristine"):
+        folder.mkdir(parents=True, exist_ok=True)  # the judge mounts them even when empty
+    for work in (job / "work", job / "pristine" / "work"):
+        shutil.rmtree(work, ignore_errors=True)  # what the student left may be gigabytes
     judged = run_judge(spec, trusted / "captures")
-    return {"student": spec["student"], "sandbox": sandbox_ended, "judge": judged["ended"],
-            "verdicts": judged["verdicts"], "skipped_files": skipped,
+    return {"student": spec["student"], "sandbox": sandbox_ended, "pristine": pristine_ended,
+            "judge": judged["ended"], "verdicts": judged["verdicts"], "skipped_files": skipped,
             "executed_dir": str(trusted / "executed"), "journal_dir": str(trusted / "journal")}

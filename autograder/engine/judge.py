@@ -149,8 +149,10 @@ def call_spec(args, kwargs) -> dict:
     return {"args": spec(list(args)), "kwargs": spec(dict(kwargs))}
 
 
-def _key(call: dict) -> str:
-    return json.dumps(call, sort_keys=True)
+def call_key(call: dict) -> str:
+    """A call's identity: its arguments (not the plan's notes on it)."""
+    return json.dumps({"args": call.get("args", []), "kwargs": call.get("kwargs", {})},
+                      sort_keys=True)
 
 
 def _exception_class(name: str) -> type:
@@ -169,11 +171,11 @@ class ReplayedFunction:
         self.__name__ = name
         self._results: dict[str, list[dict]] = {}
         for call, record in zip(plan, records):
-            self._results.setdefault(_key(call), []).append(record)
+            self._results.setdefault(call_key(call), []).append(record)
         self._used: dict[str, int] = {}
 
     def __call__(self, *args, **kwargs):
-        key = _key(call_spec(args, kwargs))
+        key = call_key(call_spec(args, kwargs))
         if key not in self._results:
             raise GraderError(f"{self.__name__}{key} was not captured (the capture plan does "
                               "not cover this check)")
@@ -233,9 +235,30 @@ class Unsupported:
 
 # --- one test cell ----------------------------------------------------------------------------
 
-def namespace_for(records: dict, plan: dict, grader_values: dict) -> dict:
+PRISTINE_LOST = ("the grader's own run of {name} (your definitions only, in a fresh process) "
+                 "did not return: it crashed, ran out of time or was stopped")
+
+
+def split_plan(plan: dict) -> tuple[dict, dict]:
+    """(calls the kernel makes, calls only a pristine run of the definitions makes)."""
+    kernel = {name: [c for c in calls if not c.get("pristine")] for name, calls in plan.items()}
+    pristine = {name: [c for c in calls if c.get("pristine")] for name, calls in plan.items()}
+    return ({n: c for n, c in kernel.items() if c}, {n: c for n, c in pristine.items() if c})
+
+
+def namespace_for(records: dict, plan: dict, grader_values: dict,
+                  pristine: dict | None = None, names=None) -> dict:
+    """The test's namespace: only the names it reads (``names``; all recorded ones when None).
+
+    A function's calls that return plain data are answered from ``pristine``
+    ({name: {index: record}}, made by a process that ran only the student's definitions),
+    never from the kernel's record, which student code could have written."""
+    kernel_plan, pristine_plan = split_plan(plan)
+    pristine = pristine or {}
     ns: dict = {"__name__": "__judge__"}
     for name, record in records.items():
+        if names is not None and name not in names:
+            continue  # bound only what the test reads: a record's extras cost nothing
         kind = record.get("kind")
         if name in grader_values:
             ns[name] = grader_values[name]
@@ -253,13 +276,24 @@ def namespace_for(records: dict, plan: dict, grader_values: dict) -> dict:
             except NotSupported as exc:
                 ns[name] = Unsupported(name, str(exc))
         elif kind == "function":
-            ns[name] = ReplayedFunction(name, plan.get(name, []), record.get("calls", []))
+            kernel_calls = kernel_plan.get(name, [])
+            calls = list(record.get("calls", []))[:len(kernel_calls)]
+            calls += [{"outcome": "raised", "type": "RuntimeError",
+                       "message": f"{name}: the notebook's run recorded no result for this call"}
+                      ] * (len(kernel_calls) - len(calls))
+            own = pristine.get(name, {})
+            lost = {"outcome": "raised", "type": "RuntimeError",
+                    "message": PRISTINE_LOST.format(name=name)}
+            pristine_calls = pristine_plan.get(name, [])
+            calls += [own.get(i, lost) for i in range(len(pristine_calls))]
+            ns[name] = ReplayedFunction(name, kernel_calls + pristine_calls, calls)
         elif kind == "unsupported":
             reason = record.get("message") or f"a {record.get('type')} cannot be graded"
             ns[name] = Unsupported(name, reason)
         # "missing": left out, so the test fails with NameError as it would in the notebook
     for name, value in grader_values.items():
-        ns.setdefault(name, value)
+        if names is None or name in names:
+            ns.setdefault(name, value)
     return ns
 
 
@@ -330,8 +364,56 @@ def read_record(path: Path) -> dict | None:
             for k, v in names.items()}
 
 
+def read_pristine(path: Path) -> dict:
+    """The pristine run's results: {notebook: {grade_id: {name: {call index: record}}}}.
+    Lines that do not parse are skipped (their calls then count as lost)."""
+    found: dict = {}
+    if not path.is_file() or path.is_symlink() or path.stat().st_size > MAX_RECORD_BYTES:
+        return found
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            item = json.loads(line)
+            where = found.setdefault(str(item["notebook"]), {}).setdefault(str(item["grade_id"]), {})
+            where.setdefault(str(item["name"]), {})[int(item["call"])] = dict(item["record"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return found
+
+
+class TestTimeout(AssertionError):
+    """A test ran past the judge's budget for one test."""
+
+
+@contextlib.contextmanager
+def time_budget(seconds: int | None):
+    """At most ``seconds`` for one test: a record built to keep the judge busy (thousands of
+    calls, huge models) costs one test, not the job's wall clock."""
+    import signal
+
+    if not seconds:
+        yield
+        return
+
+    def stop(_signum, _frame):
+        raise TestTimeout(f"the grader stopped this test after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 NOT_CAPTURED = ("this test's cell was not reached while your notebook ran (an error, timeout "
                 "or crash above it, see the cells before it), so there was nothing to grade")
+
+
+def grader_values_for(judging, settings: dict) -> dict:
+    """The names the assignment pins to the grader's settings (``GRADER_VALUES``), valued."""
+    return {name: settings[key] for name, key in getattr(judging, "GRADER_VALUES", {}).items()
+            if settings.get(key) is not None}
 
 
 def judge(spec: dict) -> dict:
@@ -342,9 +424,10 @@ def judge(spec: dict) -> dict:
     except ModuleNotFoundError:
         judging = None
     settings = spec.get("settings", {})
-    grader_values = {name: settings[key] for name, key in
-                     getattr(judging, "GRADER_VALUES", {}).items() if key in settings}
+    grader_values = grader_values_for(judging, settings)
     plan = spec.get("plan", {})
+    pristine = read_pristine(Path(spec["pristine"])) if spec.get("pristine") else {}
+    budget = int(settings.get("training_timeout") or 0) or None
     verdicts: dict = {}
     captures = Path(spec["captures"])
     for nb_path in map(Path, spec["notebooks"]):
@@ -356,8 +439,11 @@ def judge(spec: dict) -> dict:
                 if records is None:
                     outputs = [_error(AssertionError(NOT_CAPTURED))]
                 else:
-                    ns = namespace_for(records, plan, grader_values)
-                    outputs = run_test(code, ns, seed=int(settings.get("seed", GRADER_SEED)))
+                    ns = namespace_for(records, plan, grader_values,
+                                       pristine.get(nb_path.stem, {}).get(grade_id, {}),
+                                       names=set(free_names(code)))
+                    with time_budget(budget):
+                        outputs = run_test(code, ns, seed=int(settings.get("seed", GRADER_SEED)))
             except GraderError as exc:
                 outputs = [{"output_type": "error", "ename": "GraderError", "evalue": str(exc),
                             "traceback": [f"GraderError: {exc}"]}]

@@ -72,6 +72,7 @@ def toy_source_notebook() -> nbformat.NotebookNode:
         new_code_cell(
             "assert len(history) == EPOCHS\n"
             "### BEGIN HIDDEN TESTS\n"
+            "assert history == [square(i) for i in range(EPOCHS)], \"history should come from square\"\n"
             "assert history[-1] == (EPOCHS - 1) ** 2  # HIDDEN-TRAINING-CHECK\n"
             "### END HIDDEN TESTS",
             metadata=_nbg("test_training", grade=True, locked=True, points=1),
