@@ -248,6 +248,74 @@ def test_an_unrelated_cell_is_not_taken_for_a_deleted_test(release, release_json
     assert any(c.source == "print('my own check')" for c in nb.cells)
 
 
+def _unknown_graded_cells(release_json) -> dict:
+    """The release plus cells claiming nbgrader roles the release has no cell for."""
+    test = _cell(release_json, "test_identity_block_visible")
+    at = release_json["cells"].index(test) + 1
+
+    def cell(cell_type, source, **nbg):
+        out = {"cell_type": cell_type, "id": nbg.get("grade_id", "no-id"),
+               "metadata": {"nbgrader": nbg}, "source": source}
+        if cell_type == "code":
+            out.update(outputs=[], execution_count=None)
+        return out
+    release_json["cells"][at:at] = [
+        cell("code", "assert True  # my own test", grade=True, solution=False, locked=True,
+             grade_id="my_own_test", points=5, schema_version=3),
+        cell("markdown", "my notes", grade=False, solution=True, locked=False,
+             grade_id="my_notes", schema_version=3),
+        cell("code", "x = 1", grade=False, solution=False, locked=True, grade_id="cell-x"),
+        cell("code", "y = 2", grade=False, solution=False, locked=False, grade_id="cell-y"),
+        cell("code", "z = 3", schema_version=3),  # nbgrader metadata without any grade_id
+    ]
+    answer = _cell(release_json, "identity_block")  # an answer whose id was edited
+    answer["source"] = ANSWER
+    answer["metadata"]["nbgrader"]["grade_id"] = "identity_block_v2"
+    return release_json
+
+
+def test_graded_cell_with_unknown_grade_id_is_made_ungraded(release, release_json, tmp_path):
+    sub = _unknown_graded_cells(release_json)
+    fixed = repair.repair(json.dumps(sub).encode(), release)
+    assert fixed.kinds == [repair.REPAIRED], fixed.problems
+    nb = roundtrip(fixed.notebook, tmp_path / "out.ipynb")
+    graded = [c for c in nb.cells if "nbgrader" in c.metadata]
+    assert [c.metadata.nbgrader["grade_id"] for c in graded] == [i for i in _ids(release) if i]
+    for source in ("assert True  # my own test", "my notes", "x = 1", "y = 2", "z = 3"):
+        [mine] = [c for c in nb.cells if c.source == source]
+        assert "nbgrader" not in mine.metadata  # kept, as an ordinary cell
+    answer = nb.cells[_ids(nb).index("identity_block")]  # found again by its content
+    assert answer.source == ANSWER
+    claims = [d for _, d in fixed.problems if "release does not have" in d]
+    assert len(claims) == 4, fixed.problems  # the flagless one changes nothing graded
+
+
+def test_nbgrader_autograde_accepts_a_repaired_unknown_grade_id(release, release_json,
+                                                                 tmp_path, monkeypatch):
+    """nbgrader's own OverwriteCells (add_missing_cells, as in nbgrader_config.py) raised
+    KeyError 'grade_id' on these cells: the student got no gradebook entry."""
+    from nbgrader import api
+    from nbgrader.api import Gradebook
+    from nbgrader.preprocessors import OverwriteCells, SaveCells
+
+    # A new gradebook runs `alembic heads` in a subprocess (~10 s); its answer is not needed.
+    monkeypatch.setattr(api, "get_alembic_version", lambda: "test")
+    db = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    resources = {"nbgrader": {"db_url": db, "assignment": "resnets",
+                              "notebook": "1_residual_blocks"}}
+    with Gradebook(db) as gb:
+        gb.add_assignment("resnets")
+    SaveCells().preprocess(copy.deepcopy(release), copy.deepcopy(resources))
+    sub = _unknown_graded_cells(release_json)
+    overwrite = OverwriteCells(add_missing_cells=True)
+    with pytest.raises(KeyError):  # what autograde did before repair stripped them
+        overwrite.preprocess(nbformat.reads(json.dumps(sub), as_version=4),
+                            copy.deepcopy(resources))
+    fixed = repair.repair(json.dumps(sub).encode(), release)
+    nb, _ = overwrite.preprocess(fixed.notebook, copy.deepcopy(resources))
+    assert [i for i in _ids(nb) if i] == [i for i in _ids(release) if i]
+
+
 # -- repair: fuzz -----------------------------------------------------------------------------
 
 WORDS = ["cells", "source", "metadata", "nbgrader", "outputs", "cell_type", "code", "markdown",
@@ -343,18 +411,134 @@ def test_unicode_look_alikes_never_share_or_lose_a_file(tmp_path):
     found = collect(src, tmp_path / "work")
     assert_sane(found, list(files))
     alice = owner(found, "alice_1_residual_blocks.ipynb")
-    assert alice == "alice"
-    assert owner(found, "\uff41\uff4c\uff49\uff43\uff45_2_resnet50_signs.ipynb") == alice
-    assert any("NFKC" in n for n in found[alice].notes)
+    assert alice == "alice" and set(found[alice].notebooks) == {"1_residual_blocks"}
+    wide = owner(found, "\uff41\uff4c\uff49\uff43\uff45_2_resnet50_signs.ipynb")
+    assert any("NFKC" in n for n in found[wide].notes), found[wide].notes
     cyr = owner(found, "\u0430lice_1_residual_blocks.ipynb")
     zw = owner(found, "al\u200bice_1_residual_blocks.ipynb")
-    assert len({alice, cyr, zw}) == 3
-    jose = owner(found, "Jose\u0301_1_residual_blocks.ipynb")
-    assert jose == owner(found, "Jos\u00e9_2_resnet50_signs.ipynb")  # one name, two encodings
-    assert set(found[jose].notebooks) == set(NOTEBOOKS)
-    for sid in (cyr, zw, jose):
+    # Only names spelled alike code point for code point are one student: NFC and NFD too.
+    nfd = owner(found, "Jose\u0301_1_residual_blocks.ipynb")
+    nfc = owner(found, "Jos\u00e9_2_resnet50_signs.ipynb")
+    assert len({alice, wide, cyr, zw, nfd, nfc}) == 6
+    for sid in (wide, cyr, zw, nfd, nfc):
         assert re.fullmatch(r"[A-Za-z_]+-[0-9a-f]{8}", sid) and found[sid].notes
+        assert len(found[sid].notebooks) == 1
     assert list(collect(src, tmp_path / "again")) == list(found)
+
+
+def _write(path: Path, text: str, age: float = 0.0) -> Path:
+    """Write ``text``; ``age`` seconds in the past (negative: in the future)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    when = path.stat().st_mtime - age
+    os.utime(path, (when, when))
+    return path
+
+
+def _graded_text(found, sid: str, nb: str = "1_residual_blocks") -> str:
+    return found[sid].notebooks[nb].read_text()
+
+
+VICTIM = "zz_victim"
+WIDE_VICTIM = "\uff5a\uff5a_\uff56\uff49\uff43\uff54\uff49\uff4d"  # NFKC: zz_victim
+CYRILLIC_VICTIMS = ["zz_v\u0456ctim", "zz_vi\u0441tim"]  # Cyrillic i, Cyrillic es
+
+
+@pytest.mark.parametrize("victim_age", [3600, -3600])  # the victim's file older, or newer
+def test_fullwidth_lookalike_folder_never_replaces_the_real_student(tmp_path, victim_age):
+    src = tmp_path / "in"
+    _write(src / VICTIM / "1_residual_blocks.ipynb", "honest", age=victim_age)
+    _write(src / WIDE_VICTIM / "1_residual_blocks.ipynb", "look-alike folder")
+    _write(src / f"{WIDE_VICTIM}_2_resnet50_signs.ipynb", "look-alike flat file", age=-7200)
+    _write(src / f"{WIDE_VICTIM}_notes.txt", "look-alike stray file")
+    found = collect(src, tmp_path / "work")
+    assert_sane(found, ["1_residual_blocks.ipynb", f"{WIDE_VICTIM}_2_resnet50_signs.ipynb",
+                        f"{WIDE_VICTIM}_notes.txt"])
+    assert set(found) == {VICTIM, owner(found, f"{WIDE_VICTIM}_notes.txt")}
+    victim = found[VICTIM]
+    assert _graded_text(found, VICTIM) == "honest"
+    assert list(victim.notebooks) == ["1_residual_blocks"] and not victim.stray
+    assert not victim.notes, victim.notes  # nothing merged into the honest student
+    [wide] = set(found) - {VICTIM}
+    assert re.fullmatch(r"zz_victim-[0-9a-f]{8}", wide)
+    assert _graded_text(found, wide) == "look-alike folder"
+    assert set(found[wide].notebooks) == set(NOTEBOOKS) and len(found[wide].stray) == 1
+    assert any("made from the name" in n and "\\uff5a" in n for n in found[wide].notes)
+    # Alone, the look-alike still never gets the honest id (another batch, the same gradebook).
+    (src / VICTIM / "1_residual_blocks.ipynb").unlink()
+    (src / VICTIM).rmdir()
+    assert list(collect(src, tmp_path / "alone")) == [wide]
+
+
+def test_cyrillic_lookalikes_get_their_own_ids(tmp_path):
+    src = tmp_path / "in"
+    _write(src / VICTIM / "1_residual_blocks.ipynb", "honest", age=3600)
+    for n, name in enumerate(CYRILLIC_VICTIMS + [WIDE_VICTIM]):
+        _write(src / name / "1_residual_blocks.ipynb", f"look-alike {n}")
+    found = collect(src, tmp_path / "work")
+    assert len(found) == 4
+    assert _graded_text(found, VICTIM) == "honest" and not found[VICTIM].notes
+    ids = {sf.name: sid for sid, sf in found.items()}
+    assert re.fullmatch(r"zz_v_ctim-[0-9a-f]{8}", ids[CYRILLIC_VICTIMS[0]])
+    assert re.fullmatch(r"zz_vi_tim-[0-9a-f]{8}", ids[CYRILLIC_VICTIMS[1]])
+    for n, name in enumerate(CYRILLIC_VICTIMS + [WIDE_VICTIM]):
+        assert _graded_text(found, ids[name]) == f"look-alike {n}"
+    assert any("\\u0456" in n for n in found[ids[CYRILLIC_VICTIMS[0]]].notes)
+
+
+def test_ids_do_not_depend_on_the_order_names_are_listed_in():
+    names = [VICTIM, WIDE_VICTIM, *CYRILLIC_VICTIMS, "zz victim", "ZZ_victim", "Zz_Victim"]
+    first = intake.assign_ids(names)
+    assert first[VICTIM] == (VICTIM, "")
+    assert len({sid.casefold() for sid, _ in first.values()}) == len(names)
+    rng = random.Random(3)
+    for _ in range(20):
+        rng.shuffle(names)
+        assert intake.assign_ids(names) == first
+
+
+def test_a_lookalike_zip_with_a_crafted_date_never_replaces_the_real_student(tmp_path):
+    inner = tmp_path / "inner.zip"
+    with zipfile.ZipFile(inner, "w") as zf:
+        zf.writestr(zipfile.ZipInfo("1_residual_blocks.ipynb", (2107, 12, 31, 23, 59, 58)),
+                    "look-alike zip")
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr(zipfile.ZipInfo(f"export/{VICTIM}_1_residual_blocks.ipynb",
+                                    (1980, 1, 1, 0, 0, 0)), "honest")
+        for name in [WIDE_VICTIM, *CYRILLIC_VICTIMS]:
+            zf.writestr(zipfile.ZipInfo(f"export/{name}_1_residual_blocks.ipynb",
+                                        (2107, 12, 31, 23, 59, 58)), "look-alike flat")
+        zf.writestr(f"export/{WIDE_VICTIM}.zip", inner.read_bytes())  # <student>_any.zip
+        zf.writestr(f"export/{VICTIM[:2]}.zip", inner.read_bytes())  # "zz", not zz_victim
+    found = collect(archive, tmp_path / "work")
+    names = {sf.name: sid for sid, sf in found.items()}
+    assert set(names) == {VICTIM, WIDE_VICTIM, *CYRILLIC_VICTIMS, "\uff5a\uff5a", "zz"}
+    assert _graded_text(found, VICTIM) == "honest" and not found[VICTIM].notes
+    assert all(_graded_text(found, sid).startswith("look-alike") for sid in found
+               if sid != VICTIM)
+    assert re.fullmatch(r"zz-[0-9a-f]{8}", names["\uff5a\uff5a"]) and names["zz"] == "zz"
+
+
+def test_a_folder_flat_file_and_zip_of_one_name_merge_visibly_and_case_tells_apart(tmp_path):
+    src = tmp_path / "in"
+    _write(src / "collide" / "1_residual_blocks.ipynb", "folder", age=60)
+    _write(src / "collide_1_residual_blocks.ipynb", "flat", age=30)
+    _write(src / "Collide" / "1_residual_blocks.ipynb", "other case")
+    _zip(src / "collide.zip", {"1_residual_blocks.ipynb": "zip",
+                               "2_resnet50_signs.ipynb": "zip 2"})
+    found = collect(src, tmp_path / "work")
+    assert_sane(found, ["1_residual_blocks.ipynb", "collide_1_residual_blocks.ipynb",
+                        "2_resnet50_signs.ipynb"])
+    [other] = set(found) - {"collide"}
+    assert re.fullmatch(r"Collide-[0-9a-f]{8}", other)
+    assert _graded_text(found, other) == "other case" and len(found[other].notebooks) == 1
+    collide = found["collide"]
+    assert set(collide.notebooks) == set(NOTEBOOKS)
+    [note] = [n for n in collide.notes if n.startswith("3 files for 1_residual_blocks")]
+    for where in ("collide/1_residual_blocks.ipynb", "collide_1_residual_blocks.ipynb",
+                  "collide.zip: 1_residual_blocks.ipynb"):
+        assert where in note, note
 
 
 def test_dot_files_get_a_row_and_junk_is_counted(tmp_path):

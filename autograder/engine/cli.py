@@ -34,10 +34,11 @@ Submissions (SUBMISSIONS may be a folder or a .zip of any of these):
 A file name must END with a notebook name of the assignment (case-insensitive; a download
 counter like "-1" or " (2)" is ignored); the text before it, minus trailing "_" tokens
 that are digits or "late" (Canvas: alice_late_1234_5678_...), is the student id. Other
-files are listed in the report under the student whose id starts their name. Names are
-NFKC-normalised; ids keep letters, digits, ".", "-" and "_": a name that needed cleaning, or
-that still holds non-ASCII letters (look-alikes), gets "-" and 8 hex digits of its hash, so two
-people never share an id. Dot-files count; only __MACOSX/, .ipynb_checkpoints/, __pycache__/,
+files are listed in the report under the student whose id starts their name. Only names
+spelled identically are one student. Ids keep letters, digits, ".", "-" and "_" (after NFKC);
+a name that is not exactly its id (non-ASCII look-alikes such as full-width or Cyrillic
+letters, or a clash after cleaning) gets "-" and 8 hex digits of its hash, so two people
+never share an id. Dot-files count; only __MACOSX/, .ipynb_checkpoints/, __pycache__/,
 .DS_Store and Thumbs.db are skipped. Zips are unpacked with size limits. Every student found
 gets a report row, whatever their files contain.
 """

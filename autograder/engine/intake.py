@@ -12,8 +12,8 @@ Naming rule (also in ``python -m autograder grade --help``):
    ignored) must END with a notebook name of the assignment; what comes before it, minus
    the ``_`` before the notebook name and trailing ``_``-separated tokens that are all digits
    or ``late`` (Canvas adds ``_late_12345_67890``), is the student's name. Files that match no
-   notebook go to the longest student name their name starts with (followed by neither a
-   letter nor a digit), else to their first ``_``-token.
+   notebook go to the longest student name their name starts with, spelled exactly (followed
+   by neither a letter nor a digit), else to their first ``_``-token.
 
 ``DIR`` may also be a ``.zip`` of any of these, or a single file; ``<student>.zip`` files
 directly in ``DIR`` are unpacked as that student's folder (``<student>_anything.zip`` too).
@@ -24,15 +24,20 @@ Every file gets a report row: only ``__MACOSX/``, ``.ipynb_checkpoints/``, ``__p
 ``.DS_Store`` and ``Thumbs.db`` are skipped (counted in a note); dot-files count like any
 file. Symbolic links are followed only to a file inside the student's own folder.
 
-Student ids: the name is NFKC-normalised (full-width letters become ASCII), then keeps ASCII
-letters, digits, ``.``, ``-`` and ``_``; anything else becomes ``_``. Names that differ only
-in characters this removes are different students: where two names clean to the same id (or
-to ids equal but for case), the name that needed no cleaning keeps it and the others get
-``-`` and 8 hex digits of a hash of the name (``alice.`` -> ``alice-aa3bed7f``); a name that
-still has non-ASCII letters always gets the hash (``José`` -> ``Jos-24c2ab65``). The report notes
+Student ids: only names spelled exactly alike (the same characters, code point for code
+point) are one student; ``alice``, ``Alice``, ``ａｌｉｃｅ`` (full-width), ``аlice`` (Cyrillic а)
+and ``José`` in NFC and in NFD are all different students. The id is the name NFKC-normalised
+(full-width letters become ASCII) keeping ASCII letters, digits, ``.``, ``-`` and ``_``
+(anything else becomes ``_``). Where two names give the same id (or ids equal but for case),
+the name that is exactly that id keeps it and the others get ``-`` and 8 hex digits of a hash of the
+name as written (``alice.`` -> ``alice-aa3bed7f``); a name that is not plain ASCII always gets
+the hash (``José`` -> ``Jos-24c2ab65``, ``ｚｚ_ｖｉｃｔｉｍ`` -> ``zz_victim-…``), so a look-alike
+never takes an honest student's id, whatever the order or dates of the files. The report notes
 the name an id was made from. When a student has several files for one notebook, the highest
-download counter wins, then the newest file; the others are listed in the report's details.
-A notebook over 50 MB is not read (status ``too large``).
+download counter wins, then the newest file (a file unpacked from a zip is dated when it is
+unpacked: the dates inside a zip are not used); the others are listed in the report's details.
+Only one student's own files are ever compared. A notebook over 50 MB is not read (status
+``too large``).
 """
 
 from __future__ import annotations
@@ -77,7 +82,7 @@ class StudentFiles:
     stray: list[Path] = dataclasses.field(default_factory=list)  # files matching no notebook
     timestamp: Path | None = None  # nbgrader's timestamp.txt (late penalties), if any
     notes: list[str] = dataclasses.field(default_factory=list)
-    name: str = ""  # the (NFKC-normalised) name the id was made from
+    name: str = ""  # the name as written (folder or file name) the id was made from
     _candidates: dict[str, list[Path]] = dataclasses.field(default_factory=dict, repr=False)
 
 
@@ -146,9 +151,12 @@ def _hash(name: str, length: int = 8) -> str:
 
 
 def assign_ids(names) -> dict[str, tuple[str, str]]:
-    """NFKC names -> (unique student id, why it is not the plain cleaned name, or "")."""
+    """Names as written -> (unique student id, why it is not the plain cleaned name, or "").
+
+    Every distinct name gets its own id; only a name that is exactly its plain id may have
+    it (a look-alike that NFKC or cleaning turns into the same id is hashed)."""
     def base(name):
-        cleaned = clean_student_id(name)
+        cleaned = clean_student_id(_nfkc(name))
         return cleaned[:MAX_ID_LENGTH].rstrip("._-") or "unknown"
 
     groups: dict[str, list[str]] = {}
@@ -170,8 +178,14 @@ def assign_ids(names) -> dict[str, tuple[str, str]]:
             else:
                 hashed.append((name, len(members) > 1))
     for name, clash in hashed:  # after the plain ids, so a hashed id never takes one
-        why = (f"other names clean to {base(name)!r} too, ignoring case" if clash else
-               "characters outside ASCII letters and digits replaced")
+        if clash:
+            why = f"other names clean to {base(name)!r} too, ignoring case"
+        elif not name.isascii():
+            why = "the name is not plain ASCII"
+        else:
+            why = "characters outside ASCII letters and digits replaced"
+        if _nfkc(name) != name:
+            why += f"; Unicode NFKC reads it as {_nfkc(name)!r}"
         sid, length = f"{base(name)}-{_hash(name)}", 8
         while sid.casefold() in taken:
             length += 4
@@ -251,17 +265,18 @@ def _fit(part: str) -> str:
 class _Collector:
     def __init__(self, assignment: str, notebooks: list[str], workdir: Path):
         self.assignment, self.notebooks, self.workdir = assignment, notebooks, workdir
-        self.students: dict[str, StudentFiles] = {}  # by NFKC name
-        self.spellings: dict[str, set[str]] = {}
+        # By the name exactly as written: a look-alike (NFKC-equal, other case, Cyrillic
+        # letters) must never share, or replace, another student's files.
+        self.students: dict[str, StudentFiles] = {}
         self.file_notes: dict[Path, str] = {}  # placeholders of zip entries not extracted
+        self.unpacked: dict[Path, str] = {}  # folder a zip was unpacked to -> the zip's name
+        self.root: Path | None = None
         self.notes: list[str] = []
         self.budget = ZIP_BUDGET_BYTES
 
     # -- students and files ----------------------------------------------------------------
     def student(self, name: str) -> StudentFiles:
-        key = _nfkc(name)
-        self.spellings.setdefault(key, set()).add(name)
-        return self.students.setdefault(key, StudentFiles(student="", name=key))
+        return self.students.setdefault(name, StudentFiles(student="", name=name))
 
     def add(self, name: str, path: Path, why: str | None = None, stray: bool = False) -> None:
         sf = self.student(name)
@@ -343,6 +358,7 @@ class _Collector:
             return None, "zip refused: this run's unpacking budget is spent"
         self.workdir.mkdir(parents=True, exist_ok=True)
         dest = Path(tempfile.mkdtemp(prefix="unzipped-", dir=self.workdir))
+        self.unpacked[dest] = archive.name
         for parts, info in plan:
             target = self._place(dest, parts)
             if target.name != parts[-1]:  # listed, not graded: which copy is meant is unclear
@@ -396,6 +412,8 @@ class _Collector:
 
     # -- layouts ---------------------------------------------------------------------------
     def read_dir(self, root: Path) -> None:
+        if self.root is None:
+            self.root = root
         try:
             children = sorted(root.iterdir())
         except OSError as exc:
@@ -449,15 +467,10 @@ class _Collector:
         """Files naming no notebook: the longest known name they start with, else 1st token."""
         known = sorted(self.students, key=len, reverse=True)
         for path, why in pending:
-            stem = _nfkc(path.stem if path.suffix else path.name)
-            folded = stem.casefold()
-            name = None
-            for key in known:
-                k = key.casefold()
-                if k and folded.startswith(k) and (len(folded) == len(k)
-                                                   or not folded[len(k)].isalnum()):
-                    name = key
-                    break
+            # Exact names only: "ｚｚ_ｖｉｃｔｉｍ_notes.txt" is not zz_victim's file.
+            stem = path.stem if path.suffix else path.name
+            name = next((k for k in known if k and stem.startswith(k) and (
+                len(stem) == len(k) or not stem[len(k)].isalnum())), None)
             if name is None:
                 name = next((t for t in re.split(r"[_\s]+", stem) if t), stem)
             self.add(name, path, why, stray=True)
@@ -469,12 +482,10 @@ class _Collector:
         for key, sf in self.students.items():
             sid, why = ids[key]
             sf.student = sid
-            spelled = sorted(s for s in self.spellings.get(key, ()) if s != key)
-            if spelled:
-                sf.notes.insert(0, f"name {', '.join(map(ascii, spelled))} read as {ascii(key)} "
-                                   "(Unicode NFKC normalisation)")
             if why or sid != key:
-                sf.notes.insert(0, f"student id {sid!r} made from the name {key!r}"
+                # ascii() shows look-alike letters (Cyrillic і, full-width ｉ) as escapes.
+                shown = repr(key) + ("" if key.isascii() else f" = {ascii(key)}")
+                sf.notes.insert(0, f"student id {sid!r} made from the name {shown}"
                                    + (f" ({why})" if why else ""))
             self.choose(sf)
             out[sid] = sf
@@ -488,15 +499,26 @@ class _Collector:
                 mtime = 0.0
             return (split_counter(p.stem)[1], mtime, p.name)
 
+        # Candidates are this student's files only (one exact name), so no date, real or
+        # crafted, can make another student's file replace theirs.
         for nb, paths in sorted(sf._candidates.items()):
             ordered = sorted(paths, key=rank)
             chosen = ordered[-1]
             sf.notebooks[nb] = self.capped(sf, chosen)
             if len(ordered) > 1:
-                others = ", ".join(p.name for p in ordered[:-1])
-                sf.notes.append(f"{len(ordered)} files for {nb}: graded {chosen.name}, "
+                others = ", ".join(self.where(p) for p in ordered[:-1])
+                sf.notes.append(f"{len(ordered)} files for {nb}: graded {self.where(chosen)}, "
                                 f"ignored {others}")
         sf._candidates.clear()
+
+    def where(self, path: Path) -> str:
+        """Where a file came from, for the report (``collide.zip: squares.ipynb``)."""
+        for dest, archive in self.unpacked.items():
+            if dest in path.parents:
+                return f"{archive}: {path.relative_to(dest)}"
+        if self.root is not None and self.root in path.parents:
+            return str(path.relative_to(self.root))
+        return path.name
 
     def capped(self, sf: StudentFiles, path: Path) -> Path:
         """``path``, or a sparse stand-in of the same name when it is too large to read."""

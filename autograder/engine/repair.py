@@ -8,6 +8,10 @@ nbgrader 0.9.6 copes badly with some things students do to notebooks:
 * deleted grade cells are re-added by ``OverwriteCells.add_missing_cells`` only next to a
   grade/solution cell that is still there (a KeyError otherwise), and without it the cell's
   points silently disappear and formgrader says "needs manual grading" forever (#1682);
+* a cell with nbgrader metadata whose ``grade_id`` the release does not have (a student's
+  own copy of a test, an id edited by hand, a cell pasted from another notebook) loses its
+  ``grade_id`` in ``OverwriteCells`` and then crashes ``add_missing_cells`` with a KeyError:
+  the student gets no gradebook entry;
 * a file that is not a notebook, or an empty one, aborts autograde for the student.
 
 :func:`repair` compares the submission with the release (the student version nbgrader
@@ -19,7 +23,9 @@ Any field of a submission may be malformed (a number as a cell's source, metadat
 a dict, lone surrogates, nbformat 3 or 5...): the notebook is rebuilt field by field into a
 valid nbformat 4.5 notebook, and what had to be fixed is reported as ``repaired``. A graded
 cell whose editor dropped or changed its nbgrader metadata or cell type gets them back from
-the release: matched by ``grade_id``, else (metadata lost) by its content or position.
+the release: matched by ``grade_id``, else (metadata lost) by its content or position. Any
+other cell with nbgrader metadata (an unknown ``grade_id``, or grade/solution/locked/task
+flags the release has no cell for) is made an ordinary, ungraded cell: its code still runs.
 """
 
 from __future__ import annotations
@@ -444,8 +450,11 @@ def repair(data: bytes, release: nbformat.NotebookNode) -> Repair:
     release_by_id = {_grade_id(c): c for c in release_cells}
 
     # 0. Cells the release knows by grade_id get its metadata and type back (an editor may have
-    #    dropped a flag or turned code into markdown); other malformed nbgrader metadata would
-    #    make nbgrader reject the whole notebook, so it goes.
+    #    dropped a flag or turned code into markdown). Any other nbgrader metadata goes:
+    #    malformed, nbgrader rejects the whole notebook; with a grade_id unknown to the release
+    #    (or none), OverwriteCells drops the id and add_missing_cells then fails (KeyError),
+    #    leaving the student without a gradebook entry. A stripped cell may still be found
+    #    again by its content in step 2.
     for n, cell in enumerate(nb.cells, 1):
         nbg = _nbg(cell)
         gid = nbg.get("grade_id")
@@ -455,9 +464,15 @@ def repair(data: bytes, release: nbformat.NotebookNode) -> Repair:
             if changed:
                 problems.append((REPAIRED, f"cell '{gid}': {' and '.join(changed)}; "
                                            "restored from the release"))
-        elif "nbgrader" in cell.metadata and not _valid_nbg(nbg):
+        elif "nbgrader" in cell.metadata:
             del cell.metadata["nbgrader"]
-            problems.append((REPAIRED, f"cell {n} had malformed nbgrader metadata; removed"))
+            if not _valid_nbg(nbg):
+                problems.append((REPAIRED, f"cell {n} had malformed nbgrader metadata; removed"))
+            elif any(nbg.get(flag) for flag in _NBG_FLAGS):
+                claims = "/".join(f for f in _NBG_FLAGS if nbg.get(f))
+                problems.append((REPAIRED, f"cell {n} claimed to be a {claims} cell "
+                                           f"{str(gid)[:40]!r} that the release does not have; "
+                                           "graded as an ordinary cell"))
 
     # 1. Duplicated grade_ids: keep one cell per id, strip the nbgrader metadata of the rest
     #    (their code still runs, as the student wrote it). For a test cell keep the copy that
@@ -511,8 +526,6 @@ def repair(data: bytes, release: nbformat.NotebookNode) -> Repair:
         index[gid] = i
         problems.append((REPAIRED, f"cell '{gid}' had lost its nbgrader metadata; recognised "
                                    f"by its {how} and restored from the release"))
-
-    # Unknown grade ids (not in the release) are left to nbgrader, which ignores them.
 
     # 3. Test cells edited by the student (nbgrader restores the original source itself).
     for cell in nb.cells:
