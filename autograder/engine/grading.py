@@ -20,6 +20,7 @@ from __future__ import annotations
 from . import _fastimport  # noqa: F401  (before nbformat/nbgrader)
 
 import dataclasses
+import hashlib
 import importlib
 import json
 import shutil
@@ -34,7 +35,8 @@ import nbformat
 from . import intake, jobs, repair
 from .course import Course, GradingError
 from .gradebook import verdict_score
-from .inside.nbexec import DEAD_KERNEL_ENAME, GRADER_ENAMES, NOT_RUN_ENAME, TIMEOUT_ENAME
+from .inside.nbexec import (DEAD_KERNEL_ENAME, GRADER_ENAMES, NOT_RUN_ENAME, TIMEOUT_ENAME,
+                            parse_report)
 
 UNSANDBOXED = "unsandboxed"
 LIMIT = "limit exceeded"
@@ -126,25 +128,92 @@ def first_error(cell) -> str | None:
     return f"{out.get('ename')}: {value[0] if value else ''}".strip().rstrip(":")[:300]
 
 
-def scan_executed(nb) -> dict:
-    """Flags and per-cell errors of a notebook as the sandbox ran it (graded cells aside)."""
+def executor_report(log: Path) -> dict:
+    """What the sandbox's executor reported about each notebook (see nbexec.ExecutorReport),
+    read from its log: ``{"started", "missing", "notebooks": {name: {"cells", "restarts",
+    "done"}}}``. Only lines the executor authenticated count; the kernel cannot write them."""
+    try:
+        text = Path(log).read_bytes().decode("utf-8", "replace")
+    except OSError:
+        text = ""
+    parsed = parse_report(text)
+    notebooks: dict[str, dict] = {}
+    for record in parsed["records"]:
+        name = record.get("notebook")
+        if not isinstance(name, str):
+            continue
+        seen = notebooks.setdefault(name, {"cells": [], "restarts": 0, "done": None})
+        if record.get("event") == "cell":
+            seen["cells"].append(record)
+        elif record.get("event") == "restart":
+            seen["restarts"] += 1
+        elif record.get("event") == "done":
+            seen["done"] = record
+    return {"started": parsed["started"], "missing": parsed["missing"], "notebooks": notebooks}
+
+
+def scan_executed(seen: dict | None) -> dict:
+    """Flags and per-cell errors of a notebook (graded cells' errors aside) from what the
+    executor reported about it (``executor_report(...)["notebooks"][name]``). Which flag
+    applies is the executor's observation: an error the kernel raised, whatever its name, is a
+    cell error; only the executor's timer makes a timeout, only a death it saw a dead kernel."""
     flags, cell_errors = [], []
-    for index, cell in enumerate(nb.cells):
-        if cell.cell_type != "code":
+    for cell in (seen or {}).get("cells", []):
+        status = cell.get("status")
+        errors = [e for e in cell.get("errors") or [] if isinstance(e, list) and len(e) == 2]
+        if status == "timeout":
+            flag = "timeout"
+            text = f"{TIMEOUT_ENAME}: stopped at the grader's time limit ({cell.get('limit')} s)"
+            if cell.get("restarted"):
+                text += "; it ignored the interrupt, so the kernel was restarted"
+        elif status == "kernel died":
+            flag, text = "kernel died", f"{DEAD_KERNEL_ENAME}: the kernel died while running it"
+        elif status == "not run":
+            flag, text = "kernel died", f"{NOT_RUN_ENAME}: {cell.get('reason') or 'not executed'}"
+        elif errors:
+            flag = "cell errors"
+            ename, evalue = (str(part) for part in errors[0])
+            text = f"{ename}: {evalue}".strip().rstrip(":")[:300]
+        else:
             continue
-        enames = {o.get("ename") for o in cell.get("outputs", []) if o.get("output_type") == "error"}
-        if TIMEOUT_ENAME in enames and "timeout" not in flags:
-            flags.append("timeout")
-        if enames & {DEAD_KERNEL_ENAME, NOT_RUN_ENAME} and "kernel died" not in flags:
-            flags.append("kernel died")
-        nbg = cell.metadata.get("nbgrader", {})
-        err = first_error(cell)
-        if not err or nbg.get("grade"):
+        if cell.get("graded"):  # the judge reports on graded cells
+            if flag != "cell errors" and flag not in flags:
+                flags.append(flag)
             continue
-        cell_errors.append(f"cell '{nbg.get('grade_id') or f'#{index + 1}'}' {err}")
-        if not enames & GRADER_ENAMES and "cell errors" not in flags:
-            flags.append("cell errors")
+        if flag not in flags:
+            flags.append(flag)
+        index = cell.get("index")
+        where = cell.get("grade_id") or (f"#{index + 1}" if isinstance(index, int) else "?")
+        cell_errors.append(f"cell '{where}' {text}")
     return {"flags": flags, "cell_errors": cell_errors}
+
+
+def returned_notebook_problem(executed_dir: Path, name: str, seen: dict | None,
+                              skipped: list[str]) -> str | None:
+    """Why the executed notebook ``name`` (kept for showing outputs) cannot be trusted or
+    shown, or None. The executor reported the sha256 of what it wrote."""
+    done = (seen or {}).get("done")
+    path = Path(executed_dir) / f"{name}.ipynb"
+    if done is None:
+        if path.is_file():
+            return (f"{name}: the executed notebook was not written by the grader (it stopped "
+                    "first); its outputs may be forged")
+        return None  # the unfinished run is reported already
+    if done.get("error"):
+        return f"{name}: executed notebook not returned: the grader could not write it ({done['error']})"
+    if not path.is_file():
+        why = [s for s in skipped if s.startswith(f"{name}.ipynb ")]
+        return (f"{name}: executed notebook not returned: "
+                + (why[0] if why else f"{name}.ipynb missing from the sandbox's out/ folder"))
+    try:
+        data = path.read_bytes()
+        nbformat.reads(data.decode("utf-8"), as_version=4)
+    except Exception as exc:  # noqa: BLE001 - rewritten by student code: may be anything
+        return f"{name}: executed notebook not returned: unreadable ({type(exc).__name__})"
+    if hashlib.sha256(data).hexdigest() != done.get("sha256"):
+        return (f"{name}: the executed notebook was changed after the grader wrote it; its "
+                "outputs may be forged")
+    return None
 
 
 def assignment_settings(assignment: str):
@@ -205,8 +274,10 @@ class Grader:
         """The checks' calls (autograder.engine.plan), cached under the reports folder by a
         hash of everything they depend on: the source notebooks and the grader's code."""
         from . import plan as plan_module
+        from .judge import grader_values_for
 
-        digest = plan_module.fingerprint(self.sources, self.course.assignment)
+        values = grader_values_for(self.judging, dataclasses.asdict(self.settings()))
+        digest = plan_module.fingerprint(self.sources, self.course.assignment, values)
         cached = self.reports / self.course.assignment / "plans" / f"{digest}.json"
         if cached.is_file():
             shutil.copy(cached, self.run_dir / "plan.json")
@@ -214,7 +285,8 @@ class Grader:
         self.say("Planning what the sandbox captures (the checks' calls, run on the solution)...")
         plan_path = self.run_dir / "plan.json"
         done = subprocess.run(
-            [sys.executable, "-m", "autograder.engine.plan", str(plan_path), *map(str, self.sources)],
+            [sys.executable, "-m", "autograder.engine.plan", str(plan_path), *map(str, self.sources),
+             "--values", json.dumps(values)],
             cwd=str(self.course.root), capture_output=True, text=True, check=False,
         )
         if done.returncode != 0:
@@ -417,13 +489,38 @@ class Grader:
                            + "; tests it had not judged score 0")
         for skipped in outcome.get("skipped_files", []):
             details.append(f"left in the sandbox: {skipped}")
-        executed = {}
+        # Statuses come from the executor's own report (sandbox.log), never from the executed
+        # notebooks: student code can rewrite those, or make them too large to copy out.
         executed_dir = Path(outcome["executed_dir"])
-        for path in sorted(executed_dir.glob("*.ipynb")):
-            try:
-                executed[path.stem] = scan_executed(nbformat.read(path, as_version=4))
-            except Exception:  # noqa: BLE001 - written by student code: may be anything
-                executed[path.stem] = {"flags": [], "cell_errors": []}
+        job_dir = executed_dir.parent.parent
+        report = executor_report(job_dir / "sandbox.log")
+        try:
+            names = list(json.loads((job_dir / "spec.json").read_text())["notebooks"])
+        except (OSError, ValueError, KeyError, TypeError):
+            names = sorted(report["notebooks"])
+        stopped = bool(box.get("killed"))
+        executed, unfinished = {}, []
+        for name in names:
+            seen = report["notebooks"].get(name)
+            executed[name] = scan_executed(seen)
+            if seen is None or seen["done"] is None:
+                last = seen["cells"][-1] if seen and seen["cells"] else None
+                unfinished.append(name + (f" (last cell reported: #{last.get('index', -1) + 1})"
+                                          if last and isinstance(last.get("index"), int) else ""))
+            problem = returned_notebook_problem(executed_dir, name, seen,
+                                                outcome.get("skipped_files", []))
+            if problem:
+                details.append(problem)
+        if not report["started"] and not stopped:
+            details.append("grader error: the executor's report is missing from sandbox.log")
+        if report["missing"]:
+            details.append(f"grader error: {report['missing']} record(s) of the executor's "
+                           "report never reached the grader; statuses may be incomplete")
+        if unfinished:
+            details.append("the executor did not finish " + ", ".join(unfinished)
+                           + ("" if stopped else "; see sandbox.log"))
+        if (report["missing"] or (unfinished and not stopped)) and "grader error" not in flags:
+            flags.append("grader error")
         recorded = self.record_in_gradebook(student, outcome)
         if not recorded:
             details.append("grader error: nbgrader could not record the grades")
