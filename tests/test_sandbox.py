@@ -523,6 +523,16 @@ def test_wall_clock_limit_kills_everything(box):
 
 
 @needs_sandbox
+def test_a_job_silent_past_its_idle_limit_is_stopped_while_a_talking_one_runs_on(box):
+    limits = dataclasses.replace(SMALL, wall_seconds=20, idle_seconds=1)
+    result, log = box("echo started; sleep 30", shell=True, limits=limits)
+    assert result.timed_out and result.killed_reason == "no progress for 1 s"
+    assert result.seconds < 5 and "started" in log
+    result, log = box("for i in 1 2 3 4; do echo $i; sleep 0.5; done", shell=True, limits=limits)
+    assert not result.timed_out and result.returncode == 0
+
+
+@needs_sandbox
 def test_daemons_die_with_the_job(box):
     """A double-forked, setsid'd, nohup'd daemon does not outlive run()."""
     marker = f"daemon-{os.getpid()}"

@@ -229,7 +229,12 @@ def run_student_code(spec: dict) -> dict:
     """Phase 1: the notebooks in the sandbox. Returns how it ended."""
     job = Path(spec["job_dir"])
     argv = [_python(), str(INSIDE / "run_notebooks.py"), str(job / "control" / "job.json")]
-    return _run_student_process(spec, argv, job / "work", student_view(job), _limits(spec),
+    # The executor reports every cell as it ends: a job silent for twice the longest cell
+    # budget (plus start-up) is stopped, not left to the whole-job wall clock.
+    settings = spec["settings"]
+    idle = 2 * max(settings["timeout"], settings["training_timeout"]) + 60
+    limits = dataclasses.replace(_limits(spec), idle_seconds=float(idle))
+    return _run_student_process(spec, argv, job / "work", student_view(job), limits,
                                 job / "sandbox.log")
 
 

@@ -74,6 +74,7 @@ class Limits:
     tmp_bytes: int         # size of the private /tmp (and of /dev/shm)
     open_files: int        # RLIMIT_NOFILE
     wall_seconds: float    # whole job
+    idle_seconds: float = 0.0  # no output for this long ends the job (0: no such limit)
 
 
 # benchmarks/sandbox_limits.py (TensorFlow 2.21, 2 cores): training keras' ResNet50 on
@@ -470,6 +471,7 @@ def _pump(pipe, out, cap: int, state: dict) -> None:
     written = dropped = 0
     with out:
         while chunk := pipe.read1(65536):
+            state["last_output"] = time.monotonic()
             keep = chunk[: max(0, cap - written)]
             try:
                 out.write(keep)
@@ -562,6 +564,10 @@ def _run(bwrap, argv, workdir, readonly, hidden, env, limits, log, log_bytes, ui
             now = time.monotonic()
             if now - started > limits.wall_seconds:
                 timed_out, reason = True, f"wall-clock limit {limits.wall_seconds:g} s"
+                break
+            idle = now - state.get("last_output", started)
+            if limits.idle_seconds and idle > limits.idle_seconds:
+                timed_out, reason = True, f"no progress for {limits.idle_seconds:g} s"
                 break
             if now >= next_disk_check:
                 used = _disk_usage(workdir)
