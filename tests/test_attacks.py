@@ -29,22 +29,12 @@ import pytest
 
 import attacks
 from attacks import harness
-from autograder.engine import sandbox
 
 TOY_TIMEOUT, TOY_TRAINING_TIMEOUT = 10, 15
 TOY_WALL = 150  # per-student wall clock in the full batch (DoS attacks run into it)
 
 
-def _sandbox_missing() -> str | None:
-    try:
-        sandbox.preflight()
-    except sandbox.SandboxUnavailable as exc:
-        return str(exc)
-    return None
-
-
-_WHY_NOT = _sandbox_missing()
-needs_sandbox = pytest.mark.skipif(_WHY_NOT is not None, reason=f"no sandbox: {_WHY_NOT}")
+from conftest import SANDBOX_MISSING as _WHY_NOT, needs_sandbox  # noqa: E402
 
 
 def _attack_run_requested(config) -> bool:

@@ -31,16 +31,7 @@ SMALL = sandbox.Limits(
 )
 
 
-def _available() -> str | None:
-    try:
-        sandbox.preflight()
-    except sandbox.SandboxUnavailable as exc:
-        return str(exc)
-    return None
-
-
-_WHY_NOT = _available()
-needs_sandbox = pytest.mark.skipif(_WHY_NOT is not None, reason=f"no sandbox: {_WHY_NOT}")
+from conftest import needs_sandbox  # noqa: E402
 
 
 @pytest.fixture

@@ -20,29 +20,19 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.engine import jobs, sandbox
-from autograder.engine.course import Course
+from autograder.engine import jobs
 from autograder.engine.democlass import ClassBuilder
 from autograder.engine.grading import Grader, executor_report, scan_executed
 from autograder.engine.inside.nbexec import (
     RECORD_BYTES, REPORT_PREFIX, ExecutorReport, parse_report,
 )
-from autograder.engine.toy import TOY_ASSIGNMENT, TOY_NOTEBOOK, make_toy_course
+from autograder.engine.toy import TOY_NOTEBOOK
 
 TIMEOUT, TRAINING_TIMEOUT = 10, 30  # as tests/test_autograder.py: a shared, loaded machine
 FAKE_KEY = "00" * 32
 
 
-def _sandbox_missing() -> str | None:
-    try:
-        sandbox.preflight()
-    except sandbox.SandboxUnavailable as exc:
-        return str(exc)
-    return None
-
-
-_WHY_NOT = _sandbox_missing()
-needs_sandbox = pytest.mark.skipif(_WHY_NOT is not None, reason=f"no sandbox: {_WHY_NOT}")
+from conftest import needs_sandbox  # noqa: E402
 
 
 def forged_line(seq: int, key: str = FAKE_KEY, **fields) -> str:
@@ -137,17 +127,7 @@ def test_a_missing_or_foreign_log_yields_no_report(tmp_path):
 
 # -- end to end: toy submissions graded in the sandbox ----------------------------------------
 
-def toy_course(root: Path) -> Course:
-    make_toy_course(root)
-    return Course(root, TOY_ASSIGNMENT, overrides={"GradingExecute": {"iopub_timeout": 4}})
-
-
-def edit_cell(nb, grade_id, fn):
-    for cell in nb.cells:
-        if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
-            cell.source = fn(cell.source)
-            return nb
-    raise KeyError(grade_id)
+from test_autograder import edit_cell, toy_course  # noqa: E402  (the same toy course)
 
 
 def with_training(nb, prefix: str):
