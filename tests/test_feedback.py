@@ -399,3 +399,10 @@ def test_the_release_notebooks_render_without_leaks_or_live_content(secrets, tmp
         page.write_text(render(nbformat.read(path, as_version=4), CONFIG), encoding="utf-8")
         assert check_page(page, secrets) == [], path
         assert active_content(page.read_text()) == [], path
+
+
+def test_status_help_explains_every_status_a_report_can_show():
+    from autograder.engine.feedback import STATUS_HELP
+    from autograder.engine.grading import STATUS_ORDER
+
+    assert set(STATUS_ORDER) | {"ok"} <= set(STATUS_HELP)

@@ -600,7 +600,17 @@ STATUS_HELP = {
                         "Its tests score 0.",
     "kernel died": "Python stopped (crashed or exited) while running a cell. The grader "
                    "restarted it, re-ran the cells above and continued after that cell.",
+    "too large": "A file was larger than the grader accepts, so it was not read. Tests of "
+                 "that notebook score 0.",
     "timeout": "A cell ran longer than the time limit and was stopped. Cells after it still ran.",
+    "limit exceeded": "Your code went over a limit of the grading machine (memory, processes, "
+                      "file size or disk) and was stopped; tests it had not reached score 0.",
+    "cell errors": "A cell that is not a test raised an error (see the details). Unfinished "
+                   "exercises (NotImplementedError) show here too; the tests that need them "
+                   "score 0, the others are graded as usual.",
+    "unsandboxed": "Graded without the sandbox (the instructor's choice for this run).",
+    "repaired": "Your notebook file had damaged fields or lost cell metadata; they were "
+                "restored from the assignment and it was graded normally.",
     "grader error": "The grader could not finish your notebooks; the points shown are those of "
                     "the tests that had finished. The instructor has been told.",
     "missing cells": "You deleted read-only cells (such as tests); they were put back and run.",
