@@ -248,6 +248,19 @@ def test_an_unrelated_cell_is_not_taken_for_a_deleted_test(release, release_json
     assert any(c.source == "print('my own check')" for c in nb.cells)
 
 
+def test_code_cells_over_the_limit_are_left_out_but_graded_cells_stay(release, release_json):
+    extra = [{"cell_type": "code", "id": f"x{i}", "metadata": {}, "outputs": [],
+              "execution_count": None, "source": f"_{i} = {i}"}
+             for i in range(repair.MAX_CODE_CELLS + 50)]
+    release_json["cells"] = extra[:10] + release_json["cells"] + extra[10:]
+    fixed = repair.repair(json.dumps(release_json).encode(), release)
+    nb = fixed.notebook
+    assert set(_ids(release)) <= set(_ids(nb))  # every graded/read-only cell is still there
+    own = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith("_")]
+    assert len(own) == repair.MAX_CODE_CELLS and own[0].source == "_0 = 0"
+    assert any("50 code cells over the limit" in why for _, why in fixed.problems)
+
+
 def _unknown_graded_cells(release_json) -> dict:
     """The release plus cells claiming nbgrader roles the release has no cell for."""
     test = _cell(release_json, "test_identity_block_visible")

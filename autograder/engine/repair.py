@@ -51,6 +51,7 @@ TESTS_EDITED = "tests edited"
 REPAIRED = "repaired"  # malformed fields or lost nbgrader metadata fixed; graded normally
 
 MAX_NOTEBOOK_BYTES = 50 * 2**20  # larger files are not parsed (memory, and no real notebook is)
+MAX_CODE_CELLS = 1000  # code cells of the student's own, run at most (the release has ~20)
 _MAX_DEPTH = 100  # JSON nesting kept; deeper values become null
 _MAX_FIX_DETAILS = 10
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -560,6 +561,15 @@ def repair(data: bytes, release: nbformat.NotebookNode) -> Repair:
         what = "test" if _is_test(ref) else ("answer" if nbg.get("solution") else "read-only")
         problems.append((MISSING_CELLS,
                          f"{what} cell '{gid}' was deleted; put back from the release"))
+
+    # 5. A notebook may hold at most MAX_CODE_CELLS code cells besides the release's own:
+    #    20,000 tiny cells would otherwise cost the class a whole wall-clock budget.
+    extra = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and _grade_id(c) is None]
+    if len(extra) > MAX_CODE_CELLS:
+        dropped = set(extra[MAX_CODE_CELLS:])
+        nb.cells = [c for i, c in enumerate(nb.cells) if i not in dropped]
+        problems.append((REPAIRED, f"{len(dropped)} code cells over the limit of "
+                                   f"{MAX_CODE_CELLS} were left out (not run)"))
 
     # nbformat >= 4.5 wants unique cell ids; copies and re-added cells may clash.
     seen = set()

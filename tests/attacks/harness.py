@@ -53,6 +53,7 @@ class Listeners:
     is recorded. A poker thread also tries to reach a listener inside a sandbox (port+1)."""
 
     def __init__(self, token: str, folder: Path):
+        self.token = token
         self.contacts: list[str] = []
         self.poked: list[str] = []
         self._stop = threading.Event()
@@ -123,11 +124,15 @@ class Listeners:
                     continue
 
     def _poke(self):
+        # Only the attack's listener answers with the batch's token: another program that
+        # happens to listen on the port (a kernel of a test run next door) is not a breach.
         while not self._stop.is_set():
             with contextlib.suppress(OSError):
-                s = socket.create_connection(("127.0.0.1", self.port + 1), timeout=0.3)
-                self.poked.append(f"connected to 127.0.0.1:{self.port + 1} at {time.time():.0f}")
-                s.close()
+                with socket.create_connection(("127.0.0.1", self.port + 1), timeout=0.3) as s:
+                    s.settimeout(1.0)
+                    if self.token.encode() in s.recv(256):
+                        self.poked.append(
+                            f"connected to 127.0.0.1:{self.port + 1} at {time.time():.0f}")
             self._stop.wait(0.5)
 
     def close(self):

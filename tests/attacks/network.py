@@ -70,7 +70,7 @@ def net_raw_and_listen(ctx):
         "    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
         f"    s.bind(('0.0.0.0', {port})); s.listen(5); s.settimeout(3)\n"
         "    try:\n"
-        "        c, a = s.accept(); return a\n"
+        f"        c, a = s.accept(); c.sendall({ctx.token!r}.encode()); return a\n"
         "    except socket.timeout:\n"
         "        raise ConnectionError('nobody connected in 3 s')\n"
         "_try('breach:net:accepted-from-host', listen)\n")
