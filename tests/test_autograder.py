@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import shutil
+import types
 import zipfile
 from pathlib import Path
 
@@ -20,11 +21,12 @@ from autograder.engine import intake, repair
 from autograder.engine.course import Course, GradingError, find_leaks
 from autograder.engine.democlass import ClassBuilder, classic_bug
 from autograder.engine.feedback import HIDDEN_NOTE, HideHiddenTests, check_page, generate
-from autograder.engine.grading import Grader, load_results
+from autograder.engine.grading import Grader, load_results, scan_executed
 from autograder.engine.inside.nbexec import GradingExecute
 from autograder.engine.report import histogram, table, write_csv
 from autograder.engine.toy import TOY_ASSIGNMENT, TOY_NOTEBOOK, make_toy_course
 
+GRADING_NOTES = ["NOTE: the first line of the assignment's notes", "NOTE: the second"]
 HIDDEN_LINES = ("assert square(-4) == 16", "assert cube(-3) == -27", "HIDDEN-SQUARE-CHECK",
                 "HIDDEN-CUBE-CHECK", "HIDDEN-TRAINING-CHECK")
 # Grading budget for the toy: 10 s per cell (a cell starts a sandboxed kernel's work on a shared,
@@ -82,6 +84,8 @@ def graded(tmp_path_factory):
     reports = root / "reports"
     log = io.StringIO()
     grader = Grader(course, reports, timeout=TIMEOUT, training_timeout=TRAINING_TIMEOUT, out=log)
+    # The toy has no judging package; one that only has notes changes nothing else.
+    grader.judging = types.SimpleNamespace(grading_notes=lambda: list(GRADING_NOTES))
     results = {r["student"]: r for r in grader.grade_source(cls)}
     return course, reports, results, log.getvalue(), cls
 
@@ -95,7 +99,7 @@ def test_every_student_in_the_input_gets_a_result(graded):
 
 @pytest.mark.parametrize("student, total, status", [
     ("solution", 4, "ok"),
-    ("release", 0, "cell errors"),  # the training cell calls the unwritten answers
+    ("release", 0, "unfinished"),  # the training cell calls the unwritten answers
     ("bugs", 0, "ok"),
     ("raises", 3, "cell errors"),
     ("syntax_error", 1, "cell errors"),
@@ -103,7 +107,7 @@ def test_every_student_in_the_input_gets_a_result(graded):
     ("ignores_interrupt", 3, "timeout"),
     ("kills_kernel", 3, "kernel died"),
     ("exits", 3, "kernel died"),
-    ("edited_tests", 1, "cell errors; tests edited"),  # its undone answer breaks training
+    ("edited_tests", 1, "unfinished; tests edited"),  # its undone answer breaks training
     ("deleted_tests", 4, "missing cells"),
     ("duplicated_tests", 4, "duplicate cells"),
     ("empty", 0, "empty"),
@@ -166,6 +170,71 @@ def test_progress_reports_done_left_elapsed_and_eta(graded):
     assert "done 1, left" in log and "ETA" in log and "elapsed" in log
 
 
+def test_progress_says_who_is_being_graded_before_their_job_runs(graded):
+    _, _, results, log, _ = graded
+    lines = log.splitlines()
+    n = len(results)
+    for k in range(1, n + 1):
+        [start] = [i for i, line in enumerate(lines) if line.startswith(f"[{k}/{n}] ")
+                   and line.endswith(": grading ...")]
+        student = lines[start][len(f"[{k}/{n}] "):-len(": grading ...")]
+        assert lines[start + 1].startswith(f"[{k}/{n}] {student}: ") and "ETA" in lines[start + 1]
+
+
+def test_the_assignments_grading_notes_are_said_once_before_grading(graded):
+    log = graded[3]
+    for note in GRADING_NOTES:
+        assert log.count(note) == 1, log[:2000]
+    assert log.index(GRADING_NOTES[1]) < log.index("Grading ")
+
+
+def test_an_unwritten_exercise_is_unfinished_not_a_crash(graded):
+    release = graded[2]["release"]
+    assert "cell errors" not in release["flags"], release
+    assert any("NotImplementedError" in d for d in release["details"]), release["details"]
+    raises = graded[2]["raises"]
+    assert "unfinished" not in raises["flags"] and "cell errors" in raises["flags"]
+
+
+def test_scan_tells_an_unfinished_exercise_from_a_crash():
+    def cell(index, *errors, graded=False):
+        return {"event": "cell", "index": index, "status": "ran", "graded": graded,
+                "grade_id": "t" if graded else None, "errors": [list(e) for e in errors]}
+
+    scanned = scan_executed({"cells": [cell(2, ("NotImplementedError", "")),
+                                       cell(4, ("NotImplementedError", ""), graded=True)]})
+    assert scanned == {"flags": ["unfinished"], "cell_errors": ["cell '#3' NotImplementedError"]}
+    scanned = scan_executed({"cells": [cell(1, ("ValueError", "bad\n  shape")),
+                                       cell(2, ("NotImplementedError", "later"))]})
+    assert scanned["flags"] == ["cell errors", "unfinished"]
+    assert scanned["cell_errors"][0] == "cell '#2' ValueError: bad shape"
+
+
+def test_results_list_the_tests_in_notebook_order(graded):
+    _, reports, results, _, _ = graded
+    in_notebook = ["squares/test_square", "squares/test_cube", "squares/test_training"]
+    assert list(results["solution"]["cells"]) == in_notebook  # not alphabetical
+    for result in load_results(reports, TOY_ASSIGNMENT):
+        assert list(result["cells"]) == in_notebook, result["student"]
+    header = next(csv.reader(write_csv(list(results.values()), reports / "order.csv").open()))
+    assert header[1:4] == ["test_square", "test_cube", "test_training"]
+
+
+def test_every_submission_is_in_the_gradebook_and_its_average_is_the_reports(graded):
+    from nbgrader.api import Gradebook
+
+    course, _, results, _, _ = graded
+    api = course.api()
+    with Gradebook(api.coursedir.db_url, api.course_id) as gb:
+        scores = {s.student.id: s.score for s in gb.assignment_submissions(TOY_ASSIGNMENT)}
+        average = gb.average_assignment_score(TOY_ASSIGNMENT)
+    for student in ("empty", "not_a_notebook", "yan"):  # nothing the grader could run
+        assert scores.get(student) == 0, (student, scores)
+    assert {s: scores.get(s) for s in results} == {s: r["total"] for s, r in results.items()}
+    if set(scores) == set(results):  # no later test added a student to this gradebook yet
+        assert average == pytest.approx(sum(r["total"] for r in results.values()) / len(results))
+
+
 def test_csv_has_a_row_per_student_with_per_cell_points_total_and_status(graded):
     _, reports, results, _, _ = graded
     path = write_csv(list(results.values()), reports / "grades.csv")
@@ -198,6 +267,8 @@ def test_feedback_shows_failures_and_messages_but_never_hidden_test_code(graded)
     assert "hidden tests ran here" in text
     index = (reports / TOY_ASSIGNMENT / "feedback" / "kills_kernel" / "index.html").read_text()
     assert "kernel died" in index and "NameError" in index
+    index = (reports / TOY_ASSIGNMENT / "feedback" / "release" / "index.html").read_text()
+    assert "<b>unfinished</b>" in index and "NotImplementedError" in index
 
 
 def test_hide_hidden_tests_drops_frames_quoting_hidden_code():

@@ -83,3 +83,44 @@ def test_grade_stops_with_the_reason_when_the_sandbox_cannot_start(tmp_path, cap
     assert main(["--reports", str(tmp_path / "r"), "grade", str(tmp_path / "class")]) == 2
     err = capsys.readouterr().err
     assert "sandbox" in err and "--no-sandbox" in err and "no-such-bwrap" in err
+
+
+@pytest.mark.parametrize("command", ["release", "grade", "feedback", "report", "bundle",
+                                     "examples", "demo"])
+def test_every_commands_help_says_what_it_writes(command, capsys):
+    with pytest.raises(SystemExit):
+        parse(command, "--help")
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Writes:" in text, text
+
+
+def test_help_names_the_files_feedback_and_report_write(capsys):
+    with pytest.raises(SystemExit):
+        parse("feedback", "--help")
+    assert "feedback/<student>/index.html" in " ".join(capsys.readouterr().out.split())
+    with pytest.raises(SystemExit):
+        parse("report", "--help")
+    text = " ".join(capsys.readouterr().out.split())
+    assert "grades.csv" in text and "totals.png" in text
+
+
+def test_budget_help_states_the_defaults(capsys):
+    from autograder.engine.cli import budget_defaults
+    from autograder.engine.course import load_config
+    from autograder.resnets import DEFAULT_EPOCHS
+
+    config = load_config(REPO_ROOT).GradingExecute
+    known = budget_defaults()
+    assert (known["timeout"], known["training_timeout"], known["epochs"], known["seed"]) == (
+        config.timeout, config.training_timeout, DEFAULT_EPOCHS, 1234)
+    with pytest.raises(SystemExit):
+        parse("grade", "--help")
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"GradingExecute.timeout: {config.timeout} s" in text
+    assert f"GradingExecute.training_timeout: {config.training_timeout} s" in text
+    assert f"DEFAULT_EPOCHS: {DEFAULT_EPOCHS} for resnets" in text and "(default: 1234)" in text
+    with pytest.raises(SystemExit):
+        parse("demo", "--help")
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"(default: {DEMO_TIMEOUT} s)" in text and f"(default: {DEMO_EPOCHS})" in text
+    assert f"(default: {DEMO_TRAINING_TIMEOUT} s)" in text

@@ -406,3 +406,30 @@ def test_status_help_explains_every_status_a_report_can_show():
     from autograder.engine.grading import STATUS_ORDER
 
     assert set(STATUS_ORDER) | {"ok"} <= set(STATUS_HELP)
+
+
+def test_unfinished_is_told_apart_from_a_crash():
+    from autograder.engine.feedback import STATUS_HELP
+
+    assert "NotImplementedError" in STATUS_HELP["unfinished"]
+    assert "NotImplementedError" not in STATUS_HELP["cell errors"]
+
+
+def test_summary_page_lists_tests_in_notebook_order_with_whole_reasons_that_wrap():
+    import html
+
+    reason = ("AssertionError: identity_block(X, f=3, filters=[2, 4, 4]) with X of shape "
+              "(2, 5, 5, 4): - BatchNorm missing after the 2nd conv of the main path - "
+              + "a_word_longer_than_the_page_" * 20)
+    result = {"student": "amy", "assignment": "resnets", "status": "unfinished", "total": 2,
+              "max": 3, "flags": ["unfinished"], "details": ["squares: cell '#7' " + reason],
+              "cells": {"nb/test_z": {"notebook": "nb", "grade_id": "test_z", "score": 0,
+                                      "max": 1, "error": reason},
+                        "nb/test_a": {"notebook": "nb", "grade_id": "test_a", "score": 2,
+                                      "max": 2, "error": None}}}
+    page = summary_page(result, [], [])
+    assert page.index(">test_z<") < page.index(">test_a<")  # as the results list them
+    assert f'<td class="why">{html.escape(reason)}</td>' in page  # the whole message
+    style = page[page.index("<style>"):page.index("</style>")]
+    assert "overflow-wrap:anywhere" in style and "td.why" in style and "li{" in style
+    assert active_content(page) == []

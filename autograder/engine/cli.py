@@ -11,6 +11,8 @@ repository root, where ``nbgrader_config.py`` lives):
     bundle                  the zip students receive
     examples                regenerate the demo class in autograder/examples/<assignment>/
     demo                    release + grade the demo class on a small budget + feedback + report
+
+Every subcommand's ``--help`` says what it writes and its defaults (see :data:`WRITES`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import argparse
 import filecmp
 import os
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -47,6 +50,49 @@ DEMO_TIMEOUT = 120
 DEMO_TRAINING_TIMEOUT = 900
 DEMO_EPOCHS = 1
 
+# What each subcommand writes (its --help says it): <reports> is --reports.
+WRITES = {
+    "release": "Writes: assignments/<assignment>/ (the student notebooks) and the assignment's entry in "
+               "gradebook.db; with --check, only build/release/<assignment>/.",
+    "grade": "Writes: <reports>/<assignment>/runs/<run>/ (results/<student>.json, one per student, "
+             "plan.json, jobs/<student>/ with each job's sandbox.log) and "
+             "<reports>/<assignment>/latest-run; for nbgrader: submitted/<student>/<assignment>/ (the repaired "
+             "notebooks), autograded/<student>/<assignment>/ and every student's grades in gradebook.db "
+             "(0 points for one with nothing gradable). Prints the table: each student's total "
+             "and status, and why each failed test failed.",
+    "feedback": "Writes: <reports>/<assignment>/feedback/<student>/index.html (total, status, every "
+                "test's points and why it failed) and <notebook>.html per graded notebook "
+                "(a page that would show hidden tests or live content is withheld). Reads "
+                "the results of the latest `grade` run (or --run).",
+    "report": "Writes: <reports>/<assignment>/grades.csv (a row per student: points per test in "
+              "notebook order, total, max, status, why each failed test failed, details) and "
+              "<reports>/<assignment>/totals.png (histogram of totals); prints the table. Reads the "
+              "results of the latest `grade` run (or --run).",
+    "bundle": "Writes: the zip students receive (default: <reports>/resnet-kit-<assignment>.zip), "
+              "checked for solutions, hidden tests and grader code.",
+    "examples": "Writes: the demo class, one folder per example student (default: "
+                "autograder/examples/<assignment>/) and a README.md beside it.",
+    "demo": "Writes: what `release`, `grade`, `feedback` and `report` write, the reports "
+            "under <course>/reports/demo/ (not <course>/reports/) unless --reports is given.",
+}
+
+
+def budget_defaults(assignment: str = DEFAULT_ASSIGNMENT) -> dict:
+    """What `grade` uses when no option says: the kit's nbgrader_config.py (GradingExecute),
+    the assignment's DEFAULT_EPOCHS and the judge's seed; for the help text."""
+    from .course import load_config
+    from .grading import assignment_settings
+    from .judge import GRADER_SEED
+
+    try:
+        cfg = load_config(REPO_ROOT).GradingExecute
+        timeout, training = cfg.get("timeout", 300), cfg.get("training_timeout", 3600)
+    except Exception:  # noqa: BLE001 - help text only
+        timeout, training = 300, 3600
+    epochs = getattr(assignment_settings(assignment), "DEFAULT_EPOCHS", None)
+    return {"timeout": timeout, "training_timeout": training, "epochs": epochs,
+            "seed": GRADER_SEED}
+
 
 def default_course_dir() -> Path:
     cwd = Path.cwd()
@@ -67,24 +113,33 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output folder for results/CSV/feedback (default: <course>/reports)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    r = sub.add_parser("release", help="regenerate the student release and check it for leaks")
+    r = sub.add_parser("release", help="regenerate the student release and check it for leaks",
+                       description="Regenerate the student release (nbgrader generate_assignment) "
+                       "and check it for leaks. " + WRITES["release"])
     r.add_argument("--check", action="store_true",
                    help="do not touch assignments/: regenerate into build/ and fail if it differs")
 
+    known = budget_defaults()
+
     def budget(sp, timeout=None, training=None, epochs=None):
         sp.add_argument("--timeout", type=int, default=timeout,
-                        help="per-cell timeout in seconds (default: nbgrader_config.py's)" if timeout is None
-                        else "per-cell timeout in seconds (default: %(default)s)")
+                        help="per-cell timeout in seconds (default: %s)" % (
+                            "nbgrader_config.py's GradingExecute.timeout: "
+                            f"{known['timeout']} s in the kit's" if timeout is None
+                            else f"{timeout} s"))
         sp.add_argument("--training-timeout", type=int, default=training,
-                        help="timeout for cells tagged 'training' (default: %s)" % (
-                            "nbgrader_config.py's" if training is None else training))
+                        help="timeout in seconds for cells tagged 'training' (default: %s)" % (
+                            "nbgrader_config.py's GradingExecute.training_timeout: "
+                            f"{known['training_timeout']} s in the kit's" if training is None
+                            else f"{training} s"))
         sp.add_argument("--epochs", type=int, default=epochs,
                         help="training budget: the judge trains each student's architecture for "
                         "this many epochs with its own seed (default: %s)" % (
-                            "the assignment's DEFAULT_EPOCHS, 3 for resnets" if epochs is None
-                            else epochs))
+                            f"the assignment's DEFAULT_EPOCHS: {known['epochs']} for "
+                            f"{DEFAULT_ASSIGNMENT}" if epochs is None else epochs))
         sp.add_argument("--seed", type=int, default=None,
-                        help="the judge's seed for initial weights and training (default: 1234)")
+                        help="the judge's seed for initial weights and training (default: "
+                        f"{known['seed']})")
         sp.add_argument("--no-sandbox", dest="sandbox", action="store_false",
                         help="run student code WITHOUT the sandbox (for a machine where "
                         "bubblewrap cannot start); every report row is then marked "
@@ -92,28 +147,40 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--student-timeout", type=int, default=None,
                         help="wall-clock limit for one student's whole grading (default: twice the sum of all cell timeouts)")
 
-    g = sub.add_parser("grade", help="autograde submissions", epilog=NAMING_RULE,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = sub.add_parser("grade", help="autograde submissions: results under <reports>/<assignment>/runs/, grades in gradebook.db", epilog=NAMING_RULE,
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description=textwrap.fill(
+                           "Autograde submissions: each student's notebooks run in the sandbox, "
+                           "the judge runs the tests outside it.", 78)
+                       + "\n\n" + textwrap.fill(WRITES["grade"], 78))
     g.add_argument("submissions", type=Path, help="submitted/ tree, folder or .zip")
     budget(g)
 
-    f = sub.add_parser("feedback", help="per-student HTML feedback")
+    f = sub.add_parser("feedback", help="per-student HTML feedback pages in <reports>/<assignment>/feedback/",
+                       description="Per-student HTML feedback. " + WRITES["feedback"])
     f.add_argument("students", nargs="*", help="only these students (default: all graded)")
     f.add_argument("--run", default=None,
                    help="a grading run (folder under <reports>/<assignment>/runs/; default: the latest)")
 
-    rp = sub.add_parser("report", help="grades CSV, terminal table and histogram")
+    rp = sub.add_parser("report", help="grades.csv, totals.png and the terminal table",
+                        description="Grades CSV, terminal table and histogram. " + WRITES["report"])
     rp.add_argument("--run", default=None,
                     help="a grading run (folder under <reports>/<assignment>/runs/; default: the latest)")
 
-    b = sub.add_parser("bundle", help="build the student zip")
+    b = sub.add_parser("bundle", help="build the student zip",
+                       description="Build the student zip. " + WRITES["bundle"])
     b.add_argument("-o", "--output", type=Path, default=None,
                    help="zip path (default: <reports>/resnet-kit-<assignment>.zip)")
 
-    e = sub.add_parser("examples", help="regenerate the demo class from the current notebooks")
-    e.add_argument("--dest", type=Path, default=None, help="default: autograder/examples/<assignment>")
+    e = sub.add_parser("examples", help="regenerate the demo class from the current notebooks",
+                       description="Regenerate the demo class from the current notebooks. "
+                       + WRITES["examples"])
+    e.add_argument("--dest", type=Path, default=None,
+                   help="where to write it (default: autograder/examples/<assignment>)")
 
-    d = sub.add_parser("demo", help="release, grade the demo class, feedback, report")
+    d = sub.add_parser("demo", help="release, grade the demo class, feedback, report",
+                       description="Release, grade the demo class on a small budget, feedback, "
+                       "report. " + WRITES["demo"])
     budget(d, DEMO_TIMEOUT, DEMO_TRAINING_TIMEOUT, DEMO_EPOCHS)
     d.add_argument("--examples", type=Path, default=None,
                    help="class to grade (default: autograder/examples/<assignment>)")

@@ -194,25 +194,21 @@ class ClassBuilder:
             bug_list += found
         save("bugs", bug_nbs, "one classic bug per graded block: " + "; ".join(bug_list))
 
-        nb = self.solved(first)
-        i = self._nth_answer(first, 1)
-        nb.cells[i].source = 'raise RuntimeError("something went wrong here")\n' + nb.cells[i].source
-        save("raises", with_others(nb), "a cell that raises (2nd answer)")
+        def with_answer(n: int, change):
+            """The solved first notebook, its (n+1)-th answer's source changed, + the others."""
+            nb = self.solved(first)
+            i = self._nth_answer(first, n)
+            nb.cells[i].source = change(nb.cells[i].source)
+            return with_others(nb)
 
-        nb = self.solved(first)
-        i = self._nth_answer(first, 0)
-        nb.cells[i].source = nb.cells[i].source.rstrip() + "\n    return (\n"
-        save("syntax_error", with_others(nb), "a syntax error in the 1st answer")
-
-        nb = self.solved(first)
-        i = self._nth_answer(first, 1)
-        nb.cells[i].source = "while True:  # never ends\n    pass\n" + nb.cells[i].source
-        save("loops", with_others(nb), "an infinite loop in the 2nd answer")
-
-        nb = self.solved(first)
-        i = self._nth_answer(first, 1)
-        nb.cells[i].source = "import os\nos.kill(os.getpid(), 9)\n" + nb.cells[i].source
-        save("kills_kernel", with_others(nb), "kills its kernel in the 2nd answer")
+        save("raises", with_answer(1, lambda s: 'raise RuntimeError("something went wrong here")\n' + s),
+             "a cell that raises (2nd answer)")
+        save("syntax_error", with_answer(0, lambda s: s.rstrip() + "\n    return (\n"),
+             "a syntax error in the 1st answer")
+        save("loops", with_answer(1, lambda s: "while True:  # never ends\n    pass\n" + s),
+             "an infinite loop in the 2nd answer")
+        save("kills_kernel", with_answer(1, lambda s: "import os\nos.kill(os.getpid(), 9)\n" + s),
+             "kills its kernel in the 2nd answer")
 
         nb = self.solved(first)
         a = self._nth_answer(first, 0)

@@ -605,9 +605,12 @@ STATUS_HELP = {
     "timeout": "A cell ran longer than the time limit and was stopped. Cells after it still ran.",
     "limit exceeded": "Your code went over a limit of the grading machine (memory, processes, "
                       "file size or disk) and was stopped; tests it had not reached score 0.",
-    "cell errors": "A cell that is not a test raised an error (see the details). Unfinished "
-                   "exercises (NotImplementedError) show here too; the tests that need them "
-                   "score 0, the others are graded as usual.",
+    "cell errors": "A cell that is not a test raised an error (see the details). The tests "
+                   "that need what that cell should have made score 0, the others are graded "
+                   "as usual.",
+    "unfinished": "An exercise is not done yet: a cell raised NotImplementedError (the "
+                  "placeholder of an answer you have not written; see the details). The tests "
+                  "of that exercise score 0, the others are graded as usual.",
     "unsandboxed": "Graded without the sandbox (the instructor's choice for this run).",
     "repaired": "Your notebook file had damaged fields or lost cell metadata; they were "
                 "restored from the assignment and it was graded normally.",
@@ -634,7 +637,9 @@ def _points(value) -> str:
 def summary_page(result: dict, nb_pages: list[Path], problems: list[str],
                  redact: bool = False) -> str:
     """The student's index.html. Everything from the results is escaped (student ids, file
-    names and error messages come from students); links are relative, percent-encoded."""
+    names and error messages come from students); links are relative, percent-encoded.
+    Tests are listed in notebook order (the results' order), each failure with its whole
+    message, wrapped to the page (however long a word of it is)."""
     esc = _esc
     rows = []
     for key, cell in result["cells"].items():
@@ -649,7 +654,7 @@ def summary_page(result: dict, nb_pages: list[Path], problems: list[str],
             f"<tr class=\"{'pass' if passed else 'fail'}\"><td>{esc(cell['notebook'])}</td>"
             f"<td>{esc(cell['grade_id'])}</td>"
             f"<td>{_points(cell['score'])} / {_points(cell['max'])}</td>"
-            f"<td>{'passed' if passed else 'failed'}</td><td>{esc(why)}</td></tr>"
+            f"<td>{'passed' if passed else 'failed'}</td><td class=\"why\">{esc(why)}</td></tr>"
         )
     flags = result.get("flags") or ["ok"]
     explanations = "".join(
@@ -663,8 +668,12 @@ def summary_page(result: dict, nb_pages: list[Path], problems: list[str],
     title = f"{esc(result['assignment'])}: {esc(result['student'])}"
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>Feedback: {title}</title>
-<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}
-td,th{{padding:.3em .6em;border-bottom:1px solid #ddd}}
+<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}}
+table{{border-collapse:collapse;width:100%}}
+td,th{{padding:.3em .6em;border-bottom:1px solid #ddd;vertical-align:top;text-align:left}}
+td{{overflow-wrap:anywhere;word-break:break-word}}
+td.why{{width:55%;white-space:normal}}
+li{{overflow-wrap:anywhere;word-break:break-word}}
 tr.pass td:nth-child(4){{color:#080}}tr.fail td:nth-child(4){{color:#b00}}</style></head>
 <body><h1>{title}</h1>
 <p><b>Total: {_points(result['total'])} / {_points(result['max'])}</b> &middot; status: \

@@ -23,6 +23,7 @@ import dataclasses
 import hashlib
 import importlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -40,6 +41,10 @@ from .inside.nbexec import (DEAD_KERNEL_ENAME, GRADER_ENAMES, NOT_RUN_ENAME, TIM
 
 UNSANDBOXED = "unsandboxed"
 LIMIT = "limit exceeded"
+UNFINISHED = "unfinished"
+# A cell that raised this has an exercise the student has not done yet (the release's
+# placeholder), which is no crash: the status says "unfinished", not "cell errors".
+UNFINISHED_ENAME = "NotImplementedError"
 # Status flags, in the order they are listed in a report's status column.
 STATUS_ORDER = [
     UNSANDBOXED,
@@ -51,6 +56,7 @@ STATUS_ORDER = [
     "timeout",
     LIMIT,
     "cell errors",
+    UNFINISHED,
     "grader error",
     repair.MISSING_CELLS,
     repair.DUPLICATE_CELLS,
@@ -118,14 +124,31 @@ def results_dir(reports: Path, assignment: str) -> Path:
     return (run if run else runs_dir(reports, assignment) / "none") / "results"
 
 
-def first_error(cell) -> str | None:
-    """The cell's error as "Name: message"; the grader's own (timeout, dead kernel) first."""
+# The longest error message kept in results, CSV and feedback (whole messages are rarely
+# longer; a student's own exception could be anything).
+ERROR_CHARS = 2000
+
+
+def one_line(text: str, limit: int = ERROR_CHARS) -> str:
+    """``text`` whole on one line: every run of whitespace (newlines too) one space, cut at
+    ``limit`` characters with an ellipsis."""
+    text = re.sub(r"\s+", " ", str(text)).strip()
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
+def error_text(ename, evalue, limit: int = ERROR_CHARS) -> str:
+    """An error as "Name: message", the message whole (all its lines) on one line."""
+    return one_line(f"{ename}: {evalue}", limit).rstrip(":").strip()
+
+
+def cell_error(cell) -> str | None:
+    """The cell's error as "Name: message" with the whole message (see :func:`error_text`);
+    the grader's own (timeout, dead kernel) first."""
     errors = [out for out in cell.get("outputs", []) if out.get("output_type") == "error"]
     if not errors:
         return None
     out = min(errors, key=lambda error: error.get("ename") not in GRADER_ENAMES)
-    value = str(out.get("evalue", "")).strip().splitlines()
-    return f"{out.get('ename')}: {value[0] if value else ''}".strip().rstrip(":")[:300]
+    return error_text(out.get("ename"), out.get("evalue", ""))
 
 
 def executor_report(log: Path) -> dict:
@@ -156,7 +179,8 @@ def scan_executed(seen: dict | None) -> dict:
     """Flags and per-cell errors of a notebook (graded cells' errors aside) from what the
     executor reported about it (``executor_report(...)["notebooks"][name]``). Which flag
     applies is the executor's observation: an error the kernel raised, whatever its name, is a
-    cell error; only the executor's timer makes a timeout, only a death it saw a dead kernel."""
+    cell error (``unfinished`` where it is a NotImplementedError: an exercise not done yet);
+    only the executor's timer makes a timeout, only a death it saw a dead kernel."""
     flags, cell_errors = [], []
     for cell in (seen or {}).get("cells", []):
         status = cell.get("status")
@@ -171,13 +195,15 @@ def scan_executed(seen: dict | None) -> dict:
         elif status == "not run":
             flag, text = "kernel died", f"{NOT_RUN_ENAME}: {cell.get('reason') or 'not executed'}"
         elif errors:
-            flag = "cell errors"
-            ename, evalue = (str(part) for part in errors[0])
-            text = f"{ename}: {evalue}".strip().rstrip(":")[:300]
+            # An exercise not done yet (NotImplementedError) is "unfinished", not a crash.
+            unfinished = [e for e in errors if str(e[0]) == UNFINISHED_ENAME]
+            flag = UNFINISHED if unfinished else "cell errors"
+            ename, evalue = (str(part) for part in (unfinished or errors)[0])
+            text = error_text(ename, evalue)
         else:
             continue
         if cell.get("graded"):  # the judge reports on graded cells
-            if flag != "cell errors" and flag not in flags:
+            if flag not in ("cell errors", UNFINISHED) and flag not in flags:
                 flags.append(flag)
             continue
         if flag not in flags:
@@ -245,9 +271,26 @@ class Grader:
         self.sandbox = sandbox
         self.seed = GRADER_SEED if seed is None else int(seed)
         self.release_dir: Path | None = None
+        self.noted = False
 
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
+
+    def say_notes(self) -> None:
+        """The assignment's notes for the instructor (its judging package's
+        ``grading_notes() -> list[str]``, if it has one), once per Grader."""
+        if self.noted:
+            return
+        self.noted = True
+        notes = getattr(self.judging, "grading_notes", None)
+        if not callable(notes):
+            return
+        try:
+            lines = list(notes() or [])
+        except Exception as exc:  # noqa: BLE001 - a note never stops grading
+            lines = [f"note: the assignment's grading_notes() failed: {type(exc).__name__}: {exc}"]
+        for line in lines:
+            self.say(str(line))
 
     def prepare(self) -> None:
         if self.sandbox:
@@ -308,6 +351,7 @@ class Grader:
     def grade_source(self, source: Path) -> list[dict]:
         if self.release_dir is None:
             self.prepare()
+        self.say_notes()
         workdir = self.run_dir / "intake"
         source = Path(source).resolve()
         if source.is_dir() and (source == self.course.submitted_root
@@ -331,7 +375,7 @@ class Grader:
         started = time.monotonic()
         for n, sf in enumerate(students.values(), 1):
             t0 = time.monotonic()
-            self.say(f"[{n}/{len(students)}] {sf.student}: grading...")
+            self.say(f"[{n}/{len(students)}] {sf.student}: grading ...")
             try:
                 result = self.grade_student(sf)
             except Exception as exc:  # noqa: BLE001 - one student never stops the batch
@@ -358,14 +402,21 @@ class Grader:
                   "cells": cells, "total": 0.0, "max": sum(gc.points for gc in self.cells),
                   "flags": flags, "status": status_of(flags), "details": list(sf.notes) + [detail],
                   "notebooks": {}, "seconds": 0.0, "run": self.run_dir.name}
+        try:  # the report says 0: so does the gradebook
+            self.record_zero_in_gradebook(sf.student)
+        except Exception as exc:  # noqa: BLE001
+            result["details"].append(f"grader error: nbgrader could not record the grades "
+                                     f"({type(exc).__name__}: {exc})")
         self.write_result(result)
         return result
 
     def write_result(self, result: dict) -> None:
+        """``results/<student>.json``. Its fields in name order, its tests (``cells``) in
+        notebook order, as the release has them: the report and feedback list them so."""
         out_dir = self.run_dir / "results"
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / f"{result['student']}.json").write_text(
-            json.dumps(result, indent=1, sort_keys=True) + "\n")
+        ordered = {key: result[key] for key in sorted(result)}
+        (out_dir / f"{result['student']}.json").write_text(json.dumps(ordered, indent=1) + "\n")
 
     def grade_student(self, sf: intake.StudentFiles) -> dict:
         course, student = self.course, sf.student
@@ -409,6 +460,13 @@ class Grader:
             details += job["details"]
             if not job["recorded"]:
                 flags.append("grader error")
+        else:  # nothing to run: the gradebook still gets the submission, with 0 points
+            try:
+                self.record_zero_in_gradebook(student)
+            except Exception as exc:  # noqa: BLE001 - reported, never stops the batch
+                flags.append("grader error")
+                details.append(f"grader error: nbgrader could not record the grades "
+                               f"({type(exc).__name__}: {exc})")
 
         cells_out, total, max_total = {}, 0.0, 0.0
         for gc in self.cells:
@@ -418,7 +476,7 @@ class Grader:
             if isinstance(verdict, dict):
                 outputs = verdict.get("outputs") or []
                 score = min(verdict_score(outputs, gc.points), gc.points)
-                error = first_error({"outputs": [o for o in outputs if isinstance(o, dict)]})
+                error = cell_error({"outputs": [o for o in outputs if isinstance(o, dict)]})
             elif entry["flags"]:
                 error = entry["flags"][0]
             else:
@@ -539,6 +597,28 @@ class Grader:
             warnings.simplefilter("ignore")
             result = api.autograde(self.course.assignment, student, force=True, create=True)
         return bool(result.get("success"))
+
+    def record_zero_in_gradebook(self, student: str) -> None:
+        """A submission of ``student`` scoring 0 on every test, in place of any earlier one:
+        for a student with nothing to run (every file empty, not a notebook or missing), so
+        that the gradebook (and the formgrader's average) counts them as the report does."""
+        from nbgrader.api import Gradebook, MissingEntry
+
+        api = self.course.api()
+        with warnings.catch_warnings():  # SQLAlchemy's session warnings from nbgrader's API
+            warnings.simplefilter("ignore")
+            with Gradebook(api.coursedir.db_url, api.course_id) as gb:
+                gb.update_or_create_student(student)
+                try:
+                    gb.remove_submission(self.course.assignment, student)
+                except MissingEntry:
+                    pass
+                submission = gb.add_submission(self.course.assignment, student)
+                for notebook in submission.notebooks:
+                    for grade in notebook.grades:
+                        grade.auto_score = 0.0
+                        grade.needs_manual_grade = False
+                gb.db.commit()
 
 
 def load_results(reports: Path, assignment: str, run: str | None = None) -> list[dict]:

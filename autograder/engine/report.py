@@ -1,14 +1,28 @@
-"""Grades CSV, terminal table and histogram from the per-student results."""
+"""Grades CSV, terminal table and histogram from the per-student results.
+
+Tests come in notebook order (as the results list them). Every failed test's reason is
+whole in the CSV (``failures``); the terminal table lists each failing student's reasons
+under their row, shortened to :data:`TABLE_REASON_CHARS` around the middle, so that both
+the start of a message and its end (where the reason of a "context: reason" message is)
+stay in view.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
+import textwrap
 from pathlib import Path
 
+# How much of one failure's message the terminal table shows (the CSV and feedback: all).
+TABLE_REASON_CHARS = 240
+TABLE_WIDTH = 100
 
-def columns(results: list[dict]) -> list[str]:
-    """Graded-cell columns: ``grade_id``, or ``notebook/grade_id`` where ids repeat."""
+
+def columns(results: list[dict]) -> tuple[list[str], list[str]]:
+    """Graded-cell columns in notebook order: ``grade_id``, or ``notebook/grade_id`` where
+    ids repeat; and the results' keys for them."""
     keys: list[str] = []
     for r in results:
         for key in r["cells"]:
@@ -23,19 +37,70 @@ def write_csv(results: list[dict], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["student", *names, "total", "max", "status", "details"])
+        w.writerow(["student", *names, "total", "max", "status", "failures", "details"])
         for r in sorted(results, key=lambda r: r["student"]):
             cells = [f"{r['cells'][k]['score']:g}" if k in r["cells"] else "" for k in keys]
+            failures = " | ".join(f"{test}: {why}" for test, why in failures_of(r, names, keys))
             w.writerow([r["student"], *cells, f"{r['total']:g}", f"{r['max']:g}", r["status"],
-                        " | ".join(r.get("details", []))])
+                        failures, " | ".join(r.get("details", []))])
     return path
 
 
-def table(results: list[dict]) -> str:
+def failed(cell: dict) -> bool:
+    try:
+        return not float(cell["score"]) >= float(cell["max"]) > 0
+    except (KeyError, TypeError, ValueError):
+        return True
+
+
+def failures_of(result: dict, names: list[str] | None = None,
+                keys: list[str] | None = None) -> list[tuple[str, str]]:
+    """``(test, why)`` for each test ``result`` did not pass, in notebook order, the message
+    whole (as the results hold it)."""
+    if names is None or keys is None:
+        names, keys = columns([result])
+    out = []
+    for name, key in zip(names, keys):
+        cell = result["cells"].get(key)
+        if cell is not None and failed(cell):
+            out.append((name, str(cell.get("error") or "failed")))
+    return out
+
+
+def shorten(text: str, limit: int = TABLE_REASON_CHARS) -> str:
+    """``text`` on one line; if longer than ``limit``, its start and its end with an
+    ellipsis between: a message that starts with its context ("block(X, ...) with X of shape
+    ...:") keeps its reason at the end, one that starts with its reason keeps it at the
+    start."""
+    text = re.sub(r"\s+", " ", str(text)).strip()
+    if len(text) <= limit:
+        return text
+    head = limit * 2 // 5
+    tail = limit - head - 3
+    return text[:head].rstrip() + " \u2026 " + text[-tail:].lstrip()
+
+
+def reasons(result: dict, width: int = TABLE_WIDTH, indent: str = "    ") -> list[str]:
+    """The table's lines under a student's row: why each failed test failed, tests with the
+    same reason on one line."""
+    grouped: dict[str, list[str]] = {}
+    for test, why in failures_of(result):
+        grouped.setdefault(shorten(why), []).append(test)
+    lines = []
+    for why, tests in grouped.items():
+        lines += textwrap.wrap(f"{', '.join(tests)}: {why}", width=width, initial_indent=indent,
+                               subsequent_indent=indent + "  ", break_on_hyphens=False)
+    return lines
+
+
+def table(results: list[dict], why: bool = True) -> str:
+    """Student, total and status per row; with ``why``, each failing student's reasons
+    (shortened, see :func:`shorten`) under their row."""
     if not results:
         return "(no graded submissions)"
+    ordered = sorted(results, key=lambda r: r["student"])
     rows = [("student", "total", "status")]
-    for r in sorted(results, key=lambda r: r["student"]):
+    for r in ordered:
         rows.append((r["student"], f"{r['total']:g}/{r['max']:g}", r["status"]))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     buf = io.StringIO()
@@ -43,6 +108,8 @@ def table(results: list[dict]) -> str:
         buf.write("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() + "\n")
         if n == 0:
             buf.write("  ".join("-" * w for w in widths) + "\n")
+        elif why:
+            buf.writelines(line + "\n" for line in reasons(ordered[n - 1]))
     totals = [r["total"] for r in results]
     buf.write(f"{len(results)} student(s); mean {sum(totals) / len(totals):.2f} of {results[0]['max']:g}\n")
     return buf.getvalue()
