@@ -24,9 +24,15 @@ machine and NumPy version. The label order is a seeded permutation of equal clas
 
 Command line (also installed as ``resnet-kit-data``)::
 
-    python -m resnet_kit.handsigns generate   # write the three h5 files and the preview
+    python -m resnet_kit.handsigns generate   # write the h5 files and the preview
     python -m resnet_kit.handsigns verify     # regenerate and compare with the files on disk
     python -m resnet_kit.handsigns preview    # redraw data/signs/preview.png from the h5
+
+This module knows the public splits only (train and test, handed to students). The grader's
+hidden split is rendered by the same code, but its seed and file are recorded in the
+instructor-only ``autograder.resnets.hidden_split`` (instructors make a private one with
+``python -m autograder.resnets.hidden_split --random-seed``). Where that package is installed,
+``generate`` and ``verify`` cover the hidden split too; in a student install they do not.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ CLASSES = np.arange(6, dtype=np.int64)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = REPO_ROOT / "data" / "signs"
+# Where the instructor-only hidden split lives in a full checkout (a path, not a seed).
 HIDDEN_PATH = REPO_ROOT / "autograder" / "resnets" / "data" / "signs_hidden.h5"
 PREVIEW_PATH = DATA_DIR / "preview.png"
 
@@ -64,30 +71,64 @@ class Split:
         return self.per_class * len(CLASSES)
 
 
-# Distinct seeds (and split ids) per split, so no image repeats across splits.
+# The public splits, with distinct seeds and split ids, so no image repeats across splits.
+# Split id 2 is the hidden split's (autograder/resnets/hidden_split.py): whatever its seed, its
+# images come from other random streams than these.
 SPLITS = {
     "train": Split("train", 0, 20240601, 180, "train_set", "train_signs.h5"),
     "test": Split("test", 1, 20240602, 20, "test_set", "test_signs.h5"),
-    "hidden": Split("hidden", 2, 20240603, 50, "test_set", "signs_hidden.h5"),
 }
+
+
+def instructor_splits(hidden_path: Path | None = None) -> dict[str, Split]:
+    """Splits recorded in the instructor-only package (the hidden split), if it is installed."""
+    try:
+        from autograder.resnets import hidden_split
+    except ImportError:  # a student install: no hidden split
+        return {}
+    return {"hidden": hidden_split.current_split(hidden_path)}
+
+
+def all_splits(hidden_path: Path | None = None) -> dict[str, Split]:
+    return {**SPLITS, **instructor_splits(hidden_path)}
+
+
+def get_split(split: str | Split) -> Split:
+    """A :class:`Split` by name ("train", "test"; "hidden" needs the instructor package)."""
+    if not isinstance(split, str):  # a Split (also one of `python -m`'s second copy of it)
+        return split
+    if split in SPLITS:
+        return SPLITS[split]
+    extra = instructor_splits()
+    if split in extra:
+        return extra[split]
+    raise KeyError(
+        f"unknown split {split!r}: this install knows {sorted(SPLITS) + sorted(extra)}"
+    )
 
 
 def default_path(split: str, data_dir: Path | None = None, hidden_path: Path | None = None) -> Path:
     if split == "hidden":
-        return Path(hidden_path) if hidden_path is not None else HIDDEN_PATH
+        if hidden_path is not None:
+            return Path(hidden_path)
+        try:
+            from autograder.resnets import hidden_split
+        except ImportError:
+            return HIDDEN_PATH
+        return hidden_split.HIDDEN_PATH
     return (Path(data_dir) if data_dir is not None else DATA_DIR) / SPLITS[split].filename
 
 
-def split_labels(split: str) -> np.ndarray:
+def split_labels(split: str | Split) -> np.ndarray:
     """The labels of a split, in file order: equal counts per class, shuffled with its seed."""
-    s = SPLITS[split]
+    s = get_split(split)
     labels = np.repeat(CLASSES, s.per_class)
     order = np.random.default_rng([s.base_seed, s.split_id, 999_999_999]).permutation(s.size)
     return labels[order]
 
 
-def image_rng(split: str, index: int) -> np.random.Generator:
-    s = SPLITS[split]
+def image_rng(split: str | Split, index: int) -> np.random.Generator:
+    s = get_split(split)
     return np.random.default_rng([s.base_seed, s.split_id, int(index)])
 
 
@@ -509,8 +550,9 @@ def render_image(label: int, rng: np.random.Generator) -> np.ndarray:
     return np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
 
 
-def render_split(split: str, indices=None) -> tuple[np.ndarray, np.ndarray]:
+def render_split(split: str | Split, indices=None) -> tuple[np.ndarray, np.ndarray]:
     """Render a whole split (or the images at ``indices``): (x uint8 (n,64,64,3), y int64 (n,))."""
+    split = get_split(split)
     labels = split_labels(split)
     if indices is None:
         indices = range(len(labels))
@@ -525,16 +567,19 @@ def render_split(split: str, indices=None) -> tuple[np.ndarray, np.ndarray]:
 # Files
 
 
-def write_h5(path: Path, split: str, x: np.ndarray, y: np.ndarray) -> None:
+def write_h5(path: Path, split: str | Split, x: np.ndarray, y: np.ndarray, attrs=None) -> None:
+    """Write a split in the Coursera schema; ``attrs``: file attributes (not datasets)."""
     import h5py
 
-    prefix = SPLITS[split].prefix
+    prefix = get_split(split).prefix
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with h5py.File(path, "w") as f:
         f.create_dataset(f"{prefix}_x", data=x, compression="gzip", compression_opts=4)
         f.create_dataset(f"{prefix}_y", data=y.astype(np.int64))
         f.create_dataset("list_classes", data=CLASSES)
+        for key, value in (attrs or {}).items():
+            f.attrs[key] = value
 
 
 def write_preview(train_path: Path, out_path: Path, columns: int = 10, zoom: int = 2) -> Path:
@@ -564,17 +609,30 @@ def write_preview(train_path: Path, out_path: Path, columns: int = 10, zoom: int
     return out_path
 
 
+def _splits(args) -> dict[str, Split]:
+    return all_splits(args.hidden_path)
+
+
 def _paths(args):
-    return {name: default_path(name, args.data_dir, args.hidden_path) for name in SPLITS}
+    return {name: default_path(name, args.data_dir, args.hidden_path) for name in _splits(args)}
+
+
+def _split_attrs(name: str, split: Split) -> dict:
+    if name != "hidden":
+        return {}
+    from autograder.resnets import hidden_split
+
+    return hidden_split.file_attrs(split)
 
 
 def cmd_generate(args) -> int:
     paths = _paths(args)
+    splits = _splits(args)
     total = 0.0
-    for name, split in SPLITS.items():
+    for name, split in splits.items():
         t0 = time.perf_counter()
-        x, y = render_split(name)
-        write_h5(paths[name], name, x, y)
+        x, y = render_split(split)
+        write_h5(paths[name], split, x, y, attrs=_split_attrs(name, split))
         dt = time.perf_counter() - t0
         total += dt
         counts = np.bincount(y, minlength=6).tolist()
@@ -582,7 +640,7 @@ def cmd_generate(args) -> int:
             f"{name}: {len(y)} images, per class {counts}, seed {split.base_seed}"
             f" -> {paths[name]} ({dt:.1f} s)"
         )
-    print(f"generated {sum(s.size for s in SPLITS.values())} images in {total:.1f} s")
+    print(f"generated {sum(s.size for s in splits.values())} images in {total:.1f} s")
     if not args.no_preview:
         preview = args.preview or (paths["train"].parent / PREVIEW_PATH.name)
         write_preview(paths["train"], preview)
@@ -594,9 +652,14 @@ def cmd_verify(args) -> int:
     import h5py
 
     paths = _paths(args)
+    splits = _splits(args)
     problems = []
-    for name in args.split or list(SPLITS):
-        split = SPLITS[name]
+    for name in args.split or list(splits):
+        if name not in splits:
+            problems.append(f"{name}: not a split of this install (the hidden split needs the "
+                            "instructor package `autograder`)")
+            continue
+        split = splits[name]
         path = paths[name]
         if not path.exists():
             problems.append(f"{name}: {path} is missing")
@@ -630,7 +693,7 @@ def cmd_verify(args) -> int:
         except OSError as e:
             problems.append(f"{name}: cannot read {path}: {e}")
             continue
-        y = split_labels(name)
+        y = split_labels(split)
         if not np.array_equal(y, y_disk):
             n_diff = int((y != y_disk).sum())
             problems.append(
@@ -642,7 +705,7 @@ def cmd_verify(args) -> int:
         else:
             idx = np.arange(split.size)
         t0 = time.perf_counter()
-        x, _ = render_split(name, idx)
+        x, _ = render_split(split, idx)
         dt = time.perf_counter() - t0
         bad = idx[(x != x_disk[idx]).reshape(len(x), -1).any(axis=1)]
         if len(bad):
@@ -663,7 +726,7 @@ def cmd_verify(args) -> int:
         print("Regenerate with: python -m resnet_kit.handsigns generate")
         return 1
     quick = f" (quick check: {args.sample} images per split)" if args.sample else ""
-    checked = ", ".join(args.split or list(SPLITS))
+    checked = ", ".join(args.split or list(splits))
     print(f"verify OK: {checked} match their recorded seeds{quick}")
     return 0
 
@@ -688,7 +751,10 @@ def main(argv=None) -> int:
             "--data-dir", type=Path, default=None, help=f"train/test h5 folder (default {DATA_DIR})"
         )
         p.add_argument(
-            "--hidden-path", type=Path, default=None, help=f"hidden h5 (default {HIDDEN_PATH})"
+            "--hidden-path",
+            type=Path,
+            default=None,
+            help=f"hidden h5, instructor installs only (default {HIDDEN_PATH})",
         )
 
     g = sub.add_parser("generate", help="render all splits, write the h5 files and the preview")
@@ -706,7 +772,7 @@ def main(argv=None) -> int:
     v.add_argument(
         "--split",
         action="append",
-        choices=list(SPLITS),
+        choices=[*SPLITS, "hidden"],
         default=None,
         help="check only this split (repeatable)",
     )

@@ -65,8 +65,10 @@ def test_rendering_is_deterministic_and_differs_across_indices_and_seeds():
 
 
 def test_splits_use_distinct_seeds_and_share_no_image(committed):
-    seeds = {(s.base_seed, s.split_id) for s in hs.SPLITS.values()}
-    assert len(seeds) == len(hs.SPLITS)
+    splits = hs.all_splits()
+    assert sorted(splits) == ["hidden", "test", "train"]
+    seeds = {(s.base_seed, s.split_id) for s in splits.values()}
+    assert len(seeds) == len(splits)
     hashes = [hash(img.tobytes()) for split in EXPECTED for img in committed[split][0]]
     assert len(set(hashes)) == len(hashes)
 
@@ -122,3 +124,69 @@ def test_verify_fails_on_a_wrong_schema(tmp_path, capsys):
         f["list_classes"] = np.arange(6)
     assert hs.main(["verify", "--split", "test", "--data-dir", str(tmp_path)]) != 0
     assert "expected int64" in capsys.readouterr().out
+
+
+# The hidden split: its seed lives in the instructor-only package, and instructors can make a
+# private one.
+
+
+def test_the_student_package_holds_no_hidden_seed(repo_root):
+    from autograder.resnets import hidden_split
+
+    assert "hidden" not in hs.SPLITS
+    seed = str(hidden_split.DEFAULT_SEED)
+    for path in sorted((repo_root / "resnet_kit").rglob("*.py")):
+        assert seed not in path.read_text(), path
+    assert seed not in (repo_root / "data" / "README.md").read_text()
+
+
+def test_the_shipped_hidden_split_is_reported_as_the_public_default():
+    import autograder.resnets as resnets
+
+    notes = resnets.grading_notes()
+    assert len(notes) == 1 and "public default" in notes[0]
+    assert "python -m autograder.resnets.hidden_split" in notes[0]
+
+
+def test_a_private_hidden_split_in_one_command(tmp_path, monkeypatch, capsys):
+    from autograder.resnets import hidden_split
+
+    monkeypatch.setattr(hidden_split, "PER_CLASS", 2)  # 12 images: seconds, not a minute
+    out = tmp_path / "signs_hidden.h5"
+    assert hidden_split.notes(out) == [
+        f"the hidden split {out} is missing; make a private one with `{hidden_split.COMMAND}`"]
+    assert hidden_split.main(["--seed", "12345", "--out", str(out)]) == 0
+    assert "private hidden split (seed 12345" in capsys.readouterr().out
+    assert hidden_split.recorded_seed(out) == 12345
+    assert hidden_split.notes(out) == []
+    with h5py.File(out, "r") as f:
+        assert sorted(f.keys()) == ["list_classes", "test_set_x", "test_set_y"]
+        y = np.array(f["test_set_y"])
+    assert np.bincount(y, minlength=6).tolist() == [2] * 6
+    assert not np.array_equal(y, hs.split_labels(hidden_split.split_for(hidden_split.DEFAULT_SEED)))
+    # verify finds the seed in the file
+    assert hs.main(["verify", "--split", "hidden", "--hidden-path", str(out)]) == 0
+    assert "hidden: OK, 12 images identical to seed 12345" in capsys.readouterr().out
+    # a random seed is not printed unless asked for, and differs from run to run
+    assert hidden_split.main(["--random-seed", "--out", str(out)]) == 0
+    assert "a fresh secret seed" in capsys.readouterr().out
+    assert hidden_split.recorded_seed(out) not in (None, 12345, hidden_split.DEFAULT_SEED)
+    assert hidden_split.main(["--default", "--out", str(out)]) == 0
+    assert hidden_split.is_public_default(out)
+    assert "public default" in hidden_split.notes(out)[0]
+
+
+def test_without_the_instructor_package_only_public_splits_exist(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_autograder(name, *args, **kwargs):
+        if name.startswith("autograder"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_autograder)
+    assert sorted(hs.all_splits()) == ["test", "train"]
+    with pytest.raises(KeyError, match="unknown split 'hidden'"):
+        hs.split_labels("hidden")
