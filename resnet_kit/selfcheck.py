@@ -1,7 +1,7 @@
 """Quick checks you can run on your residual blocks while you write them.
 
-Each ``check_*`` function takes your function, raises ``AssertionError`` with a hint when
-something is off, and returns a short summary when all is well::
+Each ``check_*`` function takes your function, raises ``AssertionError`` whose message starts
+with what is wrong when something is off, and prints a short summary when all is well::
 
     from resnet_kit import selfcheck
     selfcheck.check_identity_block(identity_block)          # shapes and values
@@ -10,31 +10,42 @@ something is off, and returns a short summary when all is well::
 
 What they look at:
 
-* ``*_shapes``: the output shape for a couple of inputs, that the output is >= 0 (the block
-  ends with a ReLU), and the number of parameters. A ``Conv2D`` with a k x k kernel, C input
-  channels and F filters has ``k*k*C*F + F`` parameters (weights + one bias per filter); a
-  ``BatchNormalization`` over F channels has ``4*F``: gamma and beta are trained, the moving
-  mean and variance are not.
-* ``check_resnet50(model)``: input and output shapes, parameter counts and that the
-  outputs are probabilities (softmax).
+* ``*_shapes``: the output shape for a few inputs, that the output is >= 0 (the block
+  ends with a ReLU), the number of parameters, and the outputs with random weights against
+  :mod:`resnet_kit.reference` computed from the same weights. A ``Conv2D`` with a k x k kernel, C input
+  channels and F filters has ``k*k*C*F + F`` parameters (weights + one bias per filter; no
+  bias with ``use_bias=False``, which is right too: the BatchNorm after it has a beta that
+  does the same job); a ``BatchNormalization`` over F channels has ``4*F``: gamma and beta
+  are trained, the moving mean and variance are not.
+* ``check_resnet50(model)``: input and output shapes, the layers and every block's output
+  shape stage by stage, parameter counts and that the outputs are probabilities (softmax).
+  It does not change the model's weights.
 * ``*_values``: the block's output for a small fixed input (a ramp from -1 to 1) when every
   convolution kernel is the constant 0.5 (your ``initializer`` argument is replaced by one
   that does that; biases start at 0, BatchNorm at gamma=1, beta=0, mean 0, variance 1). The
   expected numbers were computed once with an independent NumPy implementation; they are
   checked in inference mode (``training=False``) and in training mode (``training=True``).
 
+When a check finds a difference it names the mistake ("the shortcut is not added", "ReLU
+applied before the addition", ...) with :mod:`resnet_kit.diagnosis`, the same code the graded
+tests use: it finds your layers in the graph and compares what they compute with
+:mod:`resnet_kit.reference`. A check also prints a note when a BatchNormalization's momentum is
+not the notebooks' ``BN_MOMENTUM`` (0.9): the graded block tests do not deduct for it (a block
+computes the same outputs whatever its momentum), but training suffers (part 1, section 4).
+
 These checks are a subset of what grading checks; passing them is a good sign, not a proof.
 """
 
 from __future__ import annotations
 
-import contextlib
-import math
-import warnings
+import os
 
 import numpy as np
 
+from resnet_kit import architecture as arch
+from resnet_kit import diagnosis
 from resnet_kit.device import import_tensorflow
+from resnet_kit.diagnosis import Case
 
 __all__ = [
     "check_identity_block",
@@ -64,13 +75,6 @@ def _keras():
     import keras
 
     return keras
-
-
-@contextlib.contextmanager
-def _quiet():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
 
 
 def ramp(shape) -> np.ndarray:
@@ -119,51 +123,17 @@ def ConstantInitializer(value: float = KERNEL_VALUE):  # noqa: N802 - used like 
     return initializer
 
 
-# --- parameter counts ---------------------------------------------------------------------
-
-
-def _conv_params(k, c_in, f):
-    return k * k * c_in * f + f
-
-
-def _bn_params(f):
-    return 4 * f  # gamma, beta (trainable) + moving mean, moving variance (not trainable)
-
-
-def identity_block_params(c, f, filters):
-    """(total, non-trainable) parameters of identity_block on an input with c channels."""
-    F1, F2, F3 = filters
-    total = (_conv_params(1, c, F1) + _conv_params(f, F1, F2) + _conv_params(1, F2, F3)
-             + _bn_params(F1) + _bn_params(F2) + _bn_params(F3))
-    return total, 2 * (F1 + F2 + F3)
-
-
-def convolutional_block_params(c, f, filters):
-    F1, F2, F3 = filters
-    total, non_trainable = identity_block_params(c, f, filters)
-    return total + _conv_params(1, c, F3) + _bn_params(F3), non_trainable + 2 * F3
-
-
-def basic_block_params(c, filters, projection):
-    F = filters
-    total = _conv_params(3, c, F) + _conv_params(3, F, F) + 2 * _bn_params(F)
-    non_trainable = 4 * F
-    if projection:
-        total += _conv_params(1, c, F) + _bn_params(F)
-        non_trainable += 2 * F
-    return total, non_trainable
-
-
 # --- cases and expected values ------------------------------------------------------------
 
-# (input shape without batch, keyword arguments) for the shape checks.
+# The shape checks' cases (a batch of 2).
 SHAPE_CASES = {
-    "identity_block": [((5, 5, 4), {"f": 3, "filters": [2, 3, 4]}),
-                       ((7, 7, 6), {"f": 2, "filters": [3, 2, 6]})],
-    "convolutional_block": [((9, 9, 3), {"f": 3, "filters": [2, 3, 5], "s": 2}),
-                            ((6, 6, 4), {"f": 3, "filters": [3, 2, 4], "s": 1})],
-    "basic_block": [((6, 6, 4), {"filters": 4, "s": 1}),
-                    ((9, 9, 3), {"filters": 5, "s": 2})],
+    "identity_block": [Case("identity_block", (2, 5, 5, 4), 3, [2, 3, 4]),
+                       Case("identity_block", (2, 7, 7, 6), 2, [3, 2, 6])],
+    "convolutional_block": [Case("convolutional_block", (2, 9, 9, 3), 3, [2, 3, 5], s=2),
+                            Case("convolutional_block", (2, 6, 6, 4), 3, [3, 2, 4], s=1)],
+    "basic_block": [Case("basic_block", (2, 6, 6, 4), None, 4, s=1),
+                    Case("basic_block", (2, 9, 9, 3), None, 5, s=2),
+                    Case("basic_block", (2, 8, 8, 4), None, 4, s=2)],  # s=2 alone: projection
 }
 
 # Input shape (with batch) and keyword arguments for the value checks.
@@ -173,7 +143,7 @@ VALUE_CASES = {
     "basic_block": ((1, 5, 5, 2), {"filters": 3, "s": 2}),
 }
 
-# Generated by autograder/resnets/reference.py (see tests/test_selfcheck.py, which recomputes them).
+# Generated with resnet_kit/reference.py (see tests/test_selfcheck.py, which recomputes them).
 # EXPECTED[block][mode][0, :, :, 0] and EXPECTED[block][mode] channel sums.
 # BEGIN GENERATED
 EXPECTED = {'identity_block': {'inference': {'channel0': [[0.0, 0.0, 0.0, 0.0],
@@ -207,97 +177,99 @@ EXPECTED = {'identity_block': {'inference': {'channel0': [[0.0, 0.0, 0.0, 0.0],
 
 # --- the checks -------------------------------------------------------------------------------
 
+_HERE = (os.path.abspath(__file__),)
 
-def _build(fn, name, input_shape, kwargs):
-    keras = _keras()
-    X = keras.Input(shape=input_shape)
+
+def _verdict(run) -> None:
+    """Run a check: print its summary lines, or raise its message from here, so the traceback
+    shows the reason and not the checking code's frames."""
+    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame
     try:
-        with _quiet():
-            out = fn(X, **kwargs)
-    except NotImplementedError:
-        raise NotImplementedError(
-            f"{name} is not written yet: replace `raise NotImplementedError()` with your code"
-        ) from None
-    except Exception as exc:  # noqa: BLE001 - reported with a hint
-        hint = (
-            ". If the shapes do not fit where the shortcut is added, check the padding of each "
-            "conv (the fxf/3x3 convs need 'same'), the strides and the number of filters of "
-            "each conv" if "shape" in str(exc).lower() else ""
-        )
-        raise AssertionError(
-            f"{name}(X, {_args(kwargs)}) with X of shape {(None, *input_shape)} raised "
-            f"{type(exc).__name__}: {exc}{hint}"
-        ) from None
-    if not isinstance(out, keras.KerasTensor):
-        raise AssertionError(f"{name} must return the block's output tensor, it returned "
-                             f"{type(out).__name__}")
-    with _quiet():
-        return keras.Model(X, out)
+        lines = run()
+    except AssertionError as exc:
+        error = AssertionError(str(exc))
+    except NotImplementedError as exc:
+        error = NotImplementedError(str(exc))
+    else:
+        print("\n".join(lines))
+        return None
+    raise error
 
 
-def _args(kwargs):
-    return ", ".join(f"{k}={v}" for k, v in kwargs.items())
+def _value_case(name) -> Case:
+    shape, kwargs = VALUE_CASES[name]
+    return Case(name, shape, kwargs.get("f"), kwargs["filters"], kwargs.get("s", 1))
 
 
-def _expected_shape(name, input_shape, kwargs):
-    h, w, c = input_shape
-    s = kwargs.get("s", 1)
-    filters = kwargs["filters"]
-    out_c = filters[-1] if isinstance(filters, (list, tuple)) else filters
-    return (None, math.ceil(h / s), math.ceil(w / s), out_c)
+def _explained(model, case: Case, seen: str) -> diagnosis.Mistake:
+    """The diagnosis of a block whose numbers are off; what the check saw comes after."""
+    mistake = diagnosis.explain_block(model, case)
+    if mistake is None:
+        return diagnosis.Mistake(seen, where=case.describe())
+    return diagnosis.Mistake(mistake.reason, mistake.details + [seen], case.describe())
 
 
-def _expected_params(name, input_shape, kwargs):
-    c = input_shape[-1]
-    if name == "identity_block":
-        return identity_block_params(c, kwargs["f"], kwargs["filters"])
-    if name == "convolutional_block":
-        return convolutional_block_params(c, kwargs["f"], kwargs["filters"])
-    projection = kwargs.get("s", 1) != 1 or c != kwargs["filters"]
-    return basic_block_params(c, kwargs["filters"], projection)
+def _params(model):
+    total = model.count_params()
+    trainable = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
+    return total, total - trainable
 
 
-def _check_shapes(fn, name) -> str:
+def _expected_params(model, case: Case):
+    """(total, non-trainable): a bias in each conv, or none (use_bias=False): both are right."""
+    keras = _keras()
+    total, non_trainable = arch.block_params(case.spec, case.batch_shape[-1], bias=False)
+    biases = sum(layer.filters for layer in model.layers
+                 if isinstance(layer, keras.layers.Conv2D) and layer.use_bias)
+    return total + biases, non_trainable
+
+
+def _notes(model) -> list[str]:
+    return [f"Note: {n}" for n in diagnosis.momentum_notes(model)]
+
+
+def _check_shapes(fn, name) -> list[str]:
     rng = np.random.default_rng(0)
-    for input_shape, kwargs in SHAPE_CASES[name]:
-        call = f"{name}(X, {_args(kwargs)}) with X of shape {(None, *input_shape)}"
-        model = _build(fn, name, input_shape, kwargs)
-        got, want = tuple(model.output.shape), _expected_shape(name, input_shape, kwargs)
-        assert got == want, (
-            f"{call}: output shape {got}, expected {want}. Check the strides (s on the first "
-            "conv of the main path and on the shortcut), the paddings and the filters")
-        x = rng.standard_normal((2, *input_shape)).astype("float32")
-        with _quiet():
+    notes = []
+    for case in SHAPE_CASES[name]:
+        model = diagnosis.build_block(fn, case, skip=_HERE)
+        notes = notes or _notes(model)
+        got, want = tuple(model.output.shape), diagnosis.expected_shape(case)
+        if got != want:
+            raise _explained(model, case, f"the output shape is {got}, expected {want}")
+        x = rng.standard_normal(case.batch_shape).astype("float32")
+        with diagnosis.quiet():
             for training in (False, True):
                 out = np.asarray(model(x, training=training))
-                assert np.all(out >= 0), (
-                    f"{call}: the output has negative values (training={training}); the block "
-                    "must end with a ReLU applied after adding the shortcut")
-        total, non_trainable = _expected_params(name, input_shape, kwargs)
-        got_total = model.count_params()
-        got_non_trainable = sum(int(np.prod(v.shape)) for v in model.non_trainable_weights)
-        assert (got_total, got_non_trainable) == (total, non_trainable), (
-            f"{call}: {got_total} parameters ({got_non_trainable} non-trainable), expected "
-            f"{total} ({non_trainable} non-trainable). Each Conv2D (with bias) has "
-            "k*k*C_in*F + F, each BatchNormalization 4*F (2*F non-trainable); check the "
-            "number of filters and kernel size of each conv, a BatchNorm after each conv, "
-            "and the shortcut")
-    return f"{name}: output shapes, ReLU at the end and parameter counts look right"
+                if np.any(out < 0):
+                    raise _explained(model, case, "the output has negative values "
+                                     f"(training={training}); the block must end with a ReLU "
+                                     "applied after adding the shortcut")
+        (total, non_trainable), (want_total, want_nt) = _params(model), _expected_params(model, case)
+        if (total, non_trainable) != (want_total, want_nt):
+            raise _explained(model, case, (
+                f"{total} parameters ({non_trainable} non-trainable), expected {want_total} "
+                f"({want_nt} non-trainable): each Conv2D has k*k*C_in*F weights (+ F biases), "
+                "each BatchNormalization 4*F (2*F non-trainable)"))
+        # What the block computes, with random weights, against the reference.
+        diagnosis.judge_block(model, case, rng)
+    return [f"{name}: output shapes, ReLU at the end, parameter counts and outputs with random "
+            "weights look right"] + notes
 
 
-def _check_values(fn, name) -> str:
+def _check_values(fn, name) -> list[str]:
     keras = _keras()
-    shape, kwargs = VALUE_CASES[name]
-    call = f"{name}(ramp{shape}, {_args(kwargs)}) with every kernel = {KERNEL_VALUE}"
-    model = _build(fn, name, shape[1:], {**kwargs, "initializer": ConstantInitializer()})
+    case = _value_case(name)
+    model = diagnosis.build_block(fn, case, skip=_HERE, initializer=ConstantInitializer())
     for layer in model.layers:
         if isinstance(layer, keras.layers.Conv2D):
-            kernel = np.asarray(layer.kernel)
-            assert np.all(kernel == np.float32(KERNEL_VALUE)), (
-                f"{name}: conv '{layer.name}' did not take its kernel from the `initializer` "
-                "argument; use kernel_initializer=initializer(seed=0) in every Conv2D")
-    x = ramp(shape)
-    with _quiet():
+            if not np.all(np.asarray(layer.kernel) == np.float32(KERNEL_VALUE)):
+                raise diagnosis.Mistake(
+                    f"conv '{layer.name}' did not take its kernel from the `initializer` "
+                    "argument; use kernel_initializer=initializer(seed=0) in every Conv2D",
+                    where=case.describe())
+    x = ramp(case.batch_shape)
+    with diagnosis.quiet():
         outputs = {"inference": np.asarray(model(x, training=False)),
                    "training": np.asarray(model(x, training=True))}
     for mode, out in outputs.items():
@@ -305,88 +277,86 @@ def _check_values(fn, name) -> str:
         got = {"channel0": out[0, :, :, 0], "channel_sums": out.sum(axis=(0, 1, 2))}
         for key in ("channel0", "channel_sums"):
             expected = np.asarray(want[key])
-            ok = got[key].shape == expected.shape and np.allclose(
-                got[key], expected, rtol=RTOL, atol=ATOL)
-            assert ok, (
-                f"{call} in {mode} mode (training={mode == 'training'}): "
-                f"{'output[0, :, :, 0]' if key == 'channel0' else 'sum of each channel'} is\n"
-                f"{np.round(got[key], 4)}\nexpected\n{np.asarray(expected)}\n"
-                "Check the order conv -> BatchNorm -> ReLU on the main path, where the "
-                "stride goes, the paddings, and that the final ReLU comes after adding the "
-                "shortcut")
-    return f"{name}: values match in inference and training mode"
+            if not (got[key].shape == expected.shape
+                    and np.allclose(got[key], expected, rtol=RTOL, atol=ATOL)):
+                what = "output[0, :, :, 0]" if key == "channel0" else "the sum of each channel"
+                raise _explained(model, case, (
+                    f"on ramp{case.batch_shape} with every kernel = {KERNEL_VALUE}, in {mode} "
+                    f"mode (training={mode == 'training'}), {what} is\n"
+                    f"{np.round(got[key], 4)}\nexpected\n{expected}"))
+    return [f"{name}: values match in inference and training mode"]
 
 
-def check_identity_block_shapes(identity_block) -> str:
-    return _check_shapes(identity_block, "identity_block")
+def check_identity_block_shapes(identity_block) -> None:
+    return _verdict(lambda: _check_shapes(identity_block, "identity_block"))
 
 
-def check_identity_block_values(identity_block) -> str:
-    return _check_values(identity_block, "identity_block")
+def check_identity_block_values(identity_block) -> None:
+    return _verdict(lambda: _check_values(identity_block, "identity_block"))
 
 
-def check_convolutional_block_shapes(convolutional_block) -> str:
-    return _check_shapes(convolutional_block, "convolutional_block")
+def check_convolutional_block_shapes(convolutional_block) -> None:
+    return _verdict(lambda: _check_shapes(convolutional_block, "convolutional_block"))
 
 
-def check_convolutional_block_values(convolutional_block) -> str:
-    return _check_values(convolutional_block, "convolutional_block")
+def check_convolutional_block_values(convolutional_block) -> None:
+    return _verdict(lambda: _check_values(convolutional_block, "convolutional_block"))
 
 
-def check_basic_block_shapes(basic_block) -> str:
-    return _check_shapes(basic_block, "basic_block")
+def check_basic_block_shapes(basic_block) -> None:
+    return _verdict(lambda: _check_shapes(basic_block, "basic_block"))
 
 
-def check_basic_block_values(basic_block) -> str:
-    return _check_values(basic_block, "basic_block")
+def check_basic_block_values(basic_block) -> None:
+    return _verdict(lambda: _check_values(basic_block, "basic_block"))
 
 
-def check_identity_block(identity_block) -> str:
+def check_identity_block(identity_block) -> None:
     """Shapes, final ReLU, parameter count and constant-weight values of identity_block."""
-    return "; ".join([check_identity_block_shapes(identity_block),
-                      check_identity_block_values(identity_block)])
+    return _verdict(lambda: _check_shapes(identity_block, "identity_block")
+                    + _check_values(identity_block, "identity_block"))
 
 
-def check_convolutional_block(convolutional_block) -> str:
+def check_convolutional_block(convolutional_block) -> None:
     """Shapes, final ReLU, parameter count and constant-weight values of convolutional_block."""
-    return "; ".join([check_convolutional_block_shapes(convolutional_block),
-                      check_convolutional_block_values(convolutional_block)])
+    return _verdict(lambda: _check_shapes(convolutional_block, "convolutional_block")
+                    + _check_values(convolutional_block, "convolutional_block"))
 
 
-def check_basic_block(basic_block) -> str:
+def check_basic_block(basic_block) -> None:
     """Shapes, final ReLU, parameter count and constant-weight values of basic_block."""
-    return "; ".join([check_basic_block_shapes(basic_block),
-                      check_basic_block_values(basic_block)])
+    return _verdict(lambda: _check_shapes(basic_block, "basic_block")
+                    + _check_values(basic_block, "basic_block"))
 
 
-# ResNet50(input_shape=(64, 64, 3), classes=6): 53 convs with bias, 53 BatchNorms, Dense(6).
-RESNET50_PARAMS = (23_600_006, 53_120)  # (total, non-trainable: moving mean and variance)
-
-
-def check_resnet50(model) -> str:
-    """Check a built ``ResNet50(input_shape=(64, 64, 3), classes=6)`` model."""
+def _check_resnet50(model) -> list[str]:
     keras = _keras()
-    assert isinstance(model, keras.Model), (
-        f"check_resnet50 takes the built model (model = ResNet50(...)), got "
-        f"{type(model).__name__}")
-    in_shape, out_shape = tuple(model.inputs[0].shape), tuple(model.output.shape)
-    assert in_shape == (None, 64, 64, 3), (
-        f"the model's input shape is {in_shape}, expected (None, 64, 64, 3)")
-    assert out_shape == (None, 6), (
-        f"the model's output shape is {out_shape}, expected (None, 6): one probability per "
-        "class, from Dense(classes) after Flatten")
-    total = model.count_params()
-    non_trainable = sum(int(np.prod(v.shape)) for v in model.non_trainable_weights)
-    assert (total, non_trainable) == RESNET50_PARAMS, (
-        f"the model has {total:,} parameters ({non_trainable:,} non-trainable), expected "
-        f"{RESNET50_PARAMS[0]:,} ({RESNET50_PARAMS[1]:,} non-trainable): check the number of "
-        "blocks per stage [3, 4, 6, 3], the filters of each stage and f=3")
-    x = np.random.default_rng(0).uniform(0, 1, (2, 64, 64, 3)).astype("float32")
-    with _quiet():
-        probs = np.asarray(model(x, training=False))
+    if not isinstance(model, keras.Model):
+        raise AssertionError(f"check_resnet50 takes the built model (model = ResNet50(...)), "
+                             f"got {type(model).__name__}")
+    in_shape, want_in = tuple(model.inputs[0].shape), (None, *arch.INPUT_SHAPE)
+    if in_shape != want_in:
+        raise AssertionError(f"the model's input shape is {in_shape}, expected {want_in}")
+    mistake = diagnosis.resnet50_structure(model)
+    if mistake is not None:
+        raise mistake
+    got, want = diagnosis.resnet50_param_counts(model)
+    if got != want:
+        raise AssertionError(diagnosis.params_message(got, want))
+    hard_wired = diagnosis.hard_wired(diagnosis.Graph(model.outputs))
+    if hard_wired:
+        raise AssertionError(diagnosis.hard_wired_reason(hard_wired))
+    x = np.random.default_rng(0).uniform(0, 1, (2, *arch.INPUT_SHAPE)).astype("float32")
+    with diagnosis.quiet():
+        probs = np.asarray(model(x, training=False))  # inference: the weights do not change
     sums = probs.sum(axis=1)
-    assert np.all(probs >= 0) and np.allclose(sums, 1.0, atol=1e-4), (
-        f"the outputs must be probabilities that sum to 1 (softmax on the last Dense layer); "
-        f"they sum to {sums}")
-    return (f"ResNet50: shapes (None, 64, 64, 3) -> (None, 6), {total:,} parameters, softmax "
-            "output")
+    if np.any(probs < 0) or not np.allclose(sums, 1.0, atol=1e-4):
+        raise AssertionError("the outputs must be probabilities that sum to 1 (softmax on the "
+                             f"last Dense layer); they sum to {sums}")
+    return [f"ResNet50: shapes {want_in} -> {tuple(model.output.shape)}, every stage's shapes, "
+            f"{got[0]:,} parameters, softmax output"] + _notes(model)
+
+
+def check_resnet50(model) -> None:
+    """Check a built ``ResNet50(input_shape=(64, 64, 3), classes=6)`` model."""
+    return _verdict(lambda: _check_resnet50(model))

@@ -37,11 +37,13 @@ def batchnorm_layers(model) -> list:
     """Every BatchNormalization layer in ``model``, nested models included."""
     import keras
 
-    return [
-        layer
-        for layer in model._flatten_layers(include_self=False, recursive=True)
-        if isinstance(layer, keras.layers.BatchNormalization)
-    ]
+    found = []
+    for layer in model.layers:  # public API: a nested model is one of the layers
+        if isinstance(layer, keras.Model):
+            found += batchnorm_layers(layer)
+        elif isinstance(layer, keras.layers.BatchNormalization):
+            found.append(layer)
+    return found
 
 
 def recalibrate_batchnorm(model, x: np.ndarray, batch_size: int = 32) -> int:

@@ -11,7 +11,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from autograder.resnets import checks  # noqa: E402  (imports TensorFlow quietly)
-from autograder.resnets import reference as ref  # noqa: E402
+from resnet_kit import diagnosis  # noqa: E402
+from resnet_kit import reference as ref  # noqa: E402
 
 CORPUS = Path(__file__).parent / "corpus"
 if str(CORPUS) not in sys.path:
@@ -86,14 +87,11 @@ def test_check_rejects_a_non_function():
         checks.check_basic_block(None)
 
 
-@pytest.mark.parametrize("spec_of, case", [
-    (checks._identity_spec, checks.IDENTITY_CASES[0]),
-    (checks._convolutional_spec, checks.CONVOLUTIONAL_CASES[0]),
-    (checks._basic_spec, checks.BASIC_CASES[1]),
-])
-def test_unchanged_variant_is_the_reference(spec_of, case):
-    """The mutant builder, with no mistake made, computes exactly the reference."""
-    spec = spec_of(case)
+@pytest.mark.parametrize("case", [checks.IDENTITY_CASES[0], checks.CONVOLUTIONAL_CASES[0],
+                                  checks.BASIC_CASES[1]], ids=lambda c: c.name)
+def test_every_mistake_made_on_purpose_changes_the_output(case):
+    """Each mistake the diagnosis can name is a different function from the reference block."""
+    spec = case.spec
     rng = np.random.default_rng(0)
     cin = case.batch_shape[-1]
     convs, bns = [], []
@@ -105,23 +103,59 @@ def test_unchanged_variant_is_the_reference(spec_of, case):
                                  rng.standard_normal(conv_spec.filters),
                                  rng.uniform(0.5, 2, conv_spec.filters)))
         cin = conv_spec.filters
-    w = checks.Weights(convs, bns)
+    w = ref.BlockWeights(convs, bns)
     if spec.shortcut is not None:
         w.shortcut_conv = ref.Conv(rng.standard_normal((1, 1, case.batch_shape[-1], cin)))
         w.shortcut_bn = ref.BatchNorm.fresh(cin)
     x = rng.standard_normal(case.batch_shape)
-    for training in (False, True):
-        np.testing.assert_allclose(
-            checks._variant(x, w, spec, training),
-            checks._reference(spec.name, x, w, spec, training),
-        )
+    right = ref.block_forward(x, w, spec, training=True)
+    for name, changes in diagnosis.mistakes(spec, w):
+        try:
+            wrong = ref.block_forward(x, w, spec, training=True, **changes)
+        except ValueError:
+            continue  # shapes do not fit: the mistake fails to build
+        assert not diagnosis.matches(wrong, right), name
+
+
+def test_a_failing_check_says_the_reason_first_and_returns_nothing_on_success(capsys):
+    with pytest.raises(AssertionError) as info:
+        checks.check_identity_block(_student_function("mutant_id_no_shortcut", "identity_block"))
+    assert str(info.value).startswith("the shortcut is not added")
+    assert checks.check_basic_block(_student_function("correct_layers_add", "basic_block")) is None
+    assert "match the reference" in capsys.readouterr().out
+
+
+def test_a_resnet50_build_failure_names_the_stage_and_the_shape():
+    from keras import layers
+
+    import correct_layers_add as good
+
+    def ResNet50(input_shape=(64, 64, 3), classes=6, training=None):  # noqa: N802
+        X_input = keras.Input(input_shape)
+        X = layers.Conv2D(64, (7, 7), strides=(2, 2))(layers.ZeroPadding2D((3, 3))(X_input))
+        X = layers.MaxPooling2D((3, 3), strides=(2, 2))(X)
+        for blocks, filters, s in [(3, [64, 64, 256], 1), (4, [128, 128, 512], 2),
+                                   (6, [256, 256, 1024], 2), (3, [512, 512, 2048], 2)]:
+            X = good.convolutional_block(X, f=3, filters=filters, s=s, training=training)
+            for _ in range(blocks - 1):
+                X = good.identity_block(X, 3, filters, training=training)
+            X = layers.MaxPooling2D((3, 3), strides=(2, 2))(X)  # the mistake: one per stage
+        return keras.Model(X_input, layers.Dense(classes)(layers.Flatten()(X)))
+
+    import keras
+
+    with pytest.raises(AssertionError) as info:
+        checks.check_resnet50(ResNet50)
+    message = str(info.value)
+    assert message.startswith("stage 5: output size would be negative"), message
+    assert "reads (None, 1, 1, 1024), expected (None, 4, 4, 1024)" in message, message
 
 
 def test_rel_error_floor_ignores_float32_rounding_near_zero():
     expected = np.array([10.0, 1e-7])
     actual = np.array([10.0, 1.3e-7])  # float32-sized error on a value that is almost 0
     assert ref.rel_error(actual, expected) > 0.1  # the classic formula would fail it
-    assert checks.rel_error(actual, expected) < checks.TOLERANCE
+    assert diagnosis.rel_error(actual, expected) < diagnosis.TOLERANCE
 
 
 # --- the same verdicts when judged the trusted way: captured as data, replayed in the judge ---

@@ -269,7 +269,6 @@ def secret_prints(x, y):
         return {
             "a line of checks.py": line,
             "a function of checks.py": checks[checks.index(line):][:1500],
-            "the reference module": (SECRET_DIR / "reference.py").read_text()[3000:4000],
             "thresholds.json verbatim": thresholds,
             "thresholds as Python prints them": repr(json.loads(thresholds)),
             "thresholds.json in base64": base64.b64encode(thresholds.encode()).decode(),

@@ -1,4 +1,4 @@
-"""The NumPy reference (autograder/resnets/reference.py) computes what TensorFlow/Keras compute."""
+"""The NumPy reference (resnet_kit/reference.py) computes what TensorFlow/Keras compute."""
 
 import resnet_kit  # noqa: F401  (before TensorFlow: sets its import-time environment)
 from resnet_kit.device import import_tensorflow
@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from keras import layers  # noqa: E402
 
-from autograder.resnets import reference as ref  # noqa: E402
+from resnet_kit import reference as ref  # noqa: E402
 
 # float32 Keras vs float64 NumPy on O(1) values: a few float32 roundings per output.
 RTOL = 1e-4

@@ -84,7 +84,9 @@ ACTIVATIONS = {"relu", "linear", "softmax", "sigmoid", "tanh", None}
 DTYPES = {"float32"}
 
 # numeric caps (per key)
-CAPS = {"filters": 4096, "units": 4096, "kernel_size": 11, "strides": 4, "pool_size": 8,
+# strides: a pooling layer's strides default to its pool_size (AveragePooling2D((7, 7),
+# padding="same") is a global average pool on ResNet-50's 2x2 map), so they share its cap.
+CAPS = {"filters": 4096, "units": 4096, "kernel_size": 11, "strides": 8, "pool_size": 8,
         "dilation_rate": 4, "groups": 1, "padding": 8}
 
 

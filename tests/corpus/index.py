@@ -1,7 +1,9 @@
 """What the checks must say about each corpus module: (module, function) -> outcome.
 
 None means the check must pass; a string means it must raise AssertionError whose message
-contains that substring. tests/test_checks.py runs every entry.
+contains that substring. EXPECTED is the hidden checks' verdict (tests/test_checks.py runs
+every entry); VISIBLE is the students' self-checks' verdict on the same code
+(tests/test_selfcheck.py): a mistake has the same name before and after submission.
 """
 
 PASS = None
@@ -18,6 +20,12 @@ EXPECTED = {
     ("correct_tf_keras_ops", "ResNet50"): PASS,
     ("correct_functional_ops", "identity_block"): PASS,
     ("correct_functional_ops", "convolutional_block"): PASS,
+    ("correct_no_bias", "identity_block"): PASS,
+    ("correct_no_bias", "convolutional_block"): PASS,
+    ("correct_no_bias", "basic_block"): PASS,
+    ("correct_no_bias", "ResNet50"): PASS,
+    ("correct_head_global_pool", "ResNet50"): PASS,
+    ("correct_head_pool7_same", "ResNet50"): PASS,
     # Identity block mistakes.
     ("mutant_id_no_shortcut", "identity_block"): "the shortcut is not added",
     ("mutant_id_relu_before_add", "identity_block"): "ReLU applied before the addition",
@@ -32,6 +40,10 @@ EXPECTED = {
     ("mutant_id_no_bn3", "identity_block"): "BatchNorm missing after the third conv",
     ("mutant_id_kernel_not_f", "identity_block"): "must have a 2x2 kernel",
     ("mutant_id_conv_activation_relu", "identity_block"): "has activation='relu'",
+    ("mutant_id_filters_swapped", "identity_block"): "the filters F1 and F2 are swapped",
+    ("mutant_id_relu_before_bn", "identity_block"): "the ReLU comes before the BatchNorm",
+    ("mutant_id_add_self", "identity_block"): "adds a tensor to itself",
+    ("mutant_id_add_before_bn3", "identity_block"): "the shortcut is added before the last BatchNorm",
     # Convolutional block mistakes.
     ("mutant_conv_stride_on_fxf", "convolutional_block"): "the stride s=2 is on the second conv of the main path (fxf",
     ("mutant_conv_no_shortcut_bn", "convolutional_block"): "BatchNorm missing on the shortcut",
@@ -39,14 +51,33 @@ EXPECTED = {
     ("mutant_conv_relu_before_add", "convolutional_block"): "ReLU applied before the addition",
     ("mutant_conv_identity_shortcut", "convolutional_block"): "the shortcut needs a projection",
     ("mutant_conv_bn_training_true", "convolutional_block"): "BatchNorm is hard-wired to training mode",
+    ("mutant_conv_shortcut_not_x", "convolutional_block"): "the shortcut conv must read the block's input X",
     # Basic block mistakes.
     ("mutant_basic_stride_on_second", "basic_block"): "the stride s=2 is on the second conv",
     ("mutant_basic_no_projection", "basic_block"): "the shortcut needs a projection",
     ("mutant_basic_relu_before_add", "basic_block"): "ReLU applied before the addition",
+    ("mutant_basic_s2_same_channels", "basic_block"): "the shortcut needs a projection here",
     # ResNet-50 mistakes.
     ("mutant_resnet_wrong_stages", "ResNet50"): "expected 53 Conv2D",
     ("mutant_resnet_bn_training_true", "ResNet50"): "BatchNorm is hard-wired to training mode",
     ("mutant_resnet_no_softmax", "ResNet50"): "sum to 1",
     ("mutant_resnet_no_zero_padding", "ResNet50"): "check ZeroPadding2D",
-    ("mutant_resnet_wrong_strides", "ResNet50"): "block 4 outputs (None, 15, 15, 512)",
+    ("mutant_resnet_wrong_strides", "ResNet50"): "stage 3, block 1 outputs (None, 15, 15, 512)",
 }
+
+# The self-checks' verdicts. The blocks' entries are every block entry of EXPECTED: the same
+# diagnosis names the mistake. ResNet-50's self-check takes a built model and looks at its
+# structure, parameters and outputs, not at values from fresh weights.
+VISIBLE = {key: outcome for key, outcome in EXPECTED.items() if key[1] != "ResNet50"}
+VISIBLE.update({
+    ("correct_layers_add", "ResNet50"): PASS,
+    ("correct_tf_keras_ops", "ResNet50"): PASS,
+    ("correct_no_bias", "ResNet50"): PASS,
+    ("correct_head_global_pool", "ResNet50"): PASS,
+    ("correct_head_pool7_same", "ResNet50"): PASS,
+    ("mutant_resnet_wrong_stages", "ResNet50"): "stage 4 (filters [256, 256, 1024]) has 5 blocks",
+    ("mutant_resnet_bn_training_true", "ResNet50"): "BatchNorm is hard-wired to training mode",
+    ("mutant_resnet_no_softmax", "ResNet50"): "sum to 1",
+    ("mutant_resnet_no_zero_padding", "ResNet50"): "check ZeroPadding2D",
+    ("mutant_resnet_wrong_strides", "ResNet50"): "stage 3, block 1 outputs (None, 15, 15, 512)",
+})

@@ -1,0 +1,19 @@
+"""Mutant: conv -> ReLU -> BatchNorm on the main path (the order is conv -> BN -> ReLU)."""
+
+import keras
+from keras import layers
+
+
+def identity_block(X, f, filters, training=None, initializer=keras.initializers.random_uniform):
+    F1, F2, F3 = filters
+    X_shortcut = X
+    X = layers.Conv2D(F1, (1, 1), padding="valid", kernel_initializer=initializer(seed=0))(X)
+    X = layers.Activation("relu")(X)
+    X = layers.BatchNormalization(axis=3)(X, training=training)
+    X = layers.Conv2D(F2, (f, f), padding="same", kernel_initializer=initializer(seed=0))(X)
+    X = layers.Activation("relu")(X)
+    X = layers.BatchNormalization(axis=3)(X, training=training)
+    X = layers.Conv2D(F3, (1, 1), padding="valid", kernel_initializer=initializer(seed=0))(X)
+    X = layers.BatchNormalization(axis=3)(X, training=training)
+    X = layers.Add()([X, X_shortcut])
+    return layers.Activation("relu")(X)
