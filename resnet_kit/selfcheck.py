@@ -23,8 +23,9 @@ What they look at:
 * ``*_values``: the block's output for a small fixed input (a ramp from -1 to 1) when every
   convolution kernel is the constant 0.5 (your ``initializer`` argument is replaced by one
   that does that; biases start at 0, BatchNorm at gamma=1, beta=0, mean 0, variance 1). The
-  expected numbers were computed once with an independent NumPy implementation; they are
-  checked in inference mode (``training=False``) and in training mode (``training=True``).
+  expected numbers come from :mod:`resnet_kit.reference`, an independent NumPy implementation
+  (:func:`reference_output`); they are checked in inference mode (``training=False``) and in
+  training mode (``training=True``).
 
 When a check finds a difference it names the mistake ("the shortcut is not added", "ReLU
 applied before the addition", ...) with :mod:`resnet_kit.diagnosis`, the same code the graded
@@ -44,6 +45,7 @@ import numpy as np
 
 from resnet_kit import architecture as arch
 from resnet_kit import diagnosis
+from resnet_kit import reference as ref
 from resnet_kit.device import import_tensorflow
 from resnet_kit.diagnosis import Case
 
@@ -143,36 +145,31 @@ VALUE_CASES = {
     "basic_block": ((1, 5, 5, 2), {"filters": 3, "s": 2}),
 }
 
-# Generated with resnet_kit/reference.py (see tests/test_selfcheck.py, which recomputes them).
-# EXPECTED[block][mode][0, :, :, 0] and EXPECTED[block][mode] channel sums.
-# BEGIN GENERATED
-EXPECTED = {'identity_block': {'inference': {'channel0': [[0.0, 0.0, 0.0, 0.0],
-                                               [0.0, 0.514824, 1.223632, 1.062776],
-                                               [2.351359, 4.219717, 5.5083, 4.284523],
-                                               [2.867488, 4.735846, 6.024429, 4.800652]],
-                                  'channel_sums': [37.593548, 38.303226]},
-                    'training': {'channel0': [[0.0, 0.0, 0.0, 0.0],
-                                              [0.0, 0.0, 0.0, 0.0],
-                                              [0.0, 1.090881, 2.257596, 1.175998],
-                                              [0.0, 1.60701, 2.773725, 1.692128]],
-                                 'channel_sums': [10.597339, 10.984435]}},
- 'convolutional_block': {'inference': {'channel0': [[0.0, 0.0, 0.0],
-                                                    [2.037596, 3.912497, 3.097557],
-                                                    [2.853515, 4.728416, 3.913475]],
-                                       'channel_sums': [20.543055, 20.543055, 20.543055]},
-                         'training': {'channel0': [[0.0, 0.0, 0.0],
-                                                   [0.0, 1.667512, 0.56348],
-                                                   [0.275304, 2.867176, 1.763144]],
-                                      'channel_sums': [7.136616, 7.136616, 7.136616]}},
- 'basic_block': {'inference': {'channel0': [[0.0, 0.285021, 0.448205],
-                                            [8.277355, 13.945238, 11.172583],
-                                            [9.093274, 14.761157, 11.988501]],
-                               'channel_sums': [69.971335, 69.971335, 69.971335]},
-                 'training': {'channel0': [[0.0, 0.0, 0.0],
-                                           [0.0, 1.197599, 0.877616],
-                                           [1.107487, 2.397263, 2.077279]],
-                              'channel_sums': [7.657244, 7.657244, 7.657244]}}}
-# END GENERATED
+def _constant_conv(k, c_in, c_out):
+    return ref.Conv(np.full((k, k, c_in, c_out), np.float32(KERNEL_VALUE)), np.zeros(c_out))
+
+
+def reference_output(name: str, training: bool) -> np.ndarray:
+    """What a correct block outputs on its value case (every kernel KERNEL_VALUE, fresh
+    BatchNorm), by the NumPy reference: the numbers the values check expects."""
+    shape, kw = VALUE_CASES[name]
+    x = ramp(shape)
+    c = shape[-1]
+    if name == "basic_block":
+        F, s = kw["filters"], kw["s"]
+        args = [_constant_conv(3, c, F), ref.BatchNorm.fresh(F),
+                _constant_conv(3, F, F), ref.BatchNorm.fresh(F)]
+        if s != 1 or c != F:  # a projection shortcut
+            args += [_constant_conv(1, c, F), ref.BatchNorm.fresh(F)]
+        return ref.basic_block_ref(x, *args, s=s, training=training)
+    f, (F1, F2, F3) = kw["f"], kw["filters"]
+    args = [_constant_conv(1, c, F1), ref.BatchNorm.fresh(F1),
+            _constant_conv(f, F1, F2), ref.BatchNorm.fresh(F2),
+            _constant_conv(1, F2, F3), ref.BatchNorm.fresh(F3)]
+    if name == "identity_block":
+        return ref.identity_block_ref(x, *args, training=training)
+    args += [_constant_conv(1, c, F3), ref.BatchNorm.fresh(F3)]
+    return ref.convolutional_block_ref(x, *args, s=kw["s"], training=training)
 
 
 # --- the checks -------------------------------------------------------------------------------
@@ -273,10 +270,12 @@ def _check_values(fn, name) -> list[str]:
         outputs = {"inference": np.asarray(model(x, training=False)),
                    "training": np.asarray(model(x, training=True))}
     for mode, out in outputs.items():
-        want = EXPECTED[name][mode]
+        right = reference_output(name, training=mode == "training")
+        want = {"channel0": np.round(right[0, :, :, 0], 6),
+                "channel_sums": np.round(right.sum(axis=(0, 1, 2)), 6)}
         got = {"channel0": out[0, :, :, 0], "channel_sums": out.sum(axis=(0, 1, 2))}
         for key in ("channel0", "channel_sums"):
-            expected = np.asarray(want[key])
+            expected = want[key]
             if not (got[key].shape == expected.shape
                     and np.allclose(got[key], expected, rtol=RTOL, atol=ATOL)):
                 what = "output[0, :, :, 0]" if key == "channel0" else "the sum of each channel"
@@ -287,46 +286,32 @@ def _check_values(fn, name) -> list[str]:
     return [f"{name}: values match in inference and training mode"]
 
 
-def check_identity_block_shapes(identity_block) -> None:
-    return _verdict(lambda: _check_shapes(identity_block, "identity_block"))
+def _block_checks(name: str):
+    """``check_<name>``, ``check_<name>_shapes`` and ``check_<name>_values`` of one block."""
+
+    def both(fn) -> None:
+        return _verdict(lambda: _check_shapes(fn, name) + _check_values(fn, name))
+
+    def shapes(fn) -> None:
+        return _verdict(lambda: _check_shapes(fn, name))
+
+    def values(fn) -> None:
+        return _verdict(lambda: _check_values(fn, name))
+
+    both.__doc__ = f"Shapes, final ReLU, parameter count and constant-weight values of {name}."
+    shapes.__doc__ = f"Shapes, final ReLU, parameter count and random-weight outputs of {name}."
+    values.__doc__ = f"Outputs of {name} with constant weights against precomputed numbers."
+    for fn, suffix in ((both, ""), (shapes, "_shapes"), (values, "_values")):
+        fn.__name__ = fn.__qualname__ = f"check_{name}{suffix}"
+    return both, shapes, values
 
 
-def check_identity_block_values(identity_block) -> None:
-    return _verdict(lambda: _check_values(identity_block, "identity_block"))
-
-
-def check_convolutional_block_shapes(convolutional_block) -> None:
-    return _verdict(lambda: _check_shapes(convolutional_block, "convolutional_block"))
-
-
-def check_convolutional_block_values(convolutional_block) -> None:
-    return _verdict(lambda: _check_values(convolutional_block, "convolutional_block"))
-
-
-def check_basic_block_shapes(basic_block) -> None:
-    return _verdict(lambda: _check_shapes(basic_block, "basic_block"))
-
-
-def check_basic_block_values(basic_block) -> None:
-    return _verdict(lambda: _check_values(basic_block, "basic_block"))
-
-
-def check_identity_block(identity_block) -> None:
-    """Shapes, final ReLU, parameter count and constant-weight values of identity_block."""
-    return _verdict(lambda: _check_shapes(identity_block, "identity_block")
-                    + _check_values(identity_block, "identity_block"))
-
-
-def check_convolutional_block(convolutional_block) -> None:
-    """Shapes, final ReLU, parameter count and constant-weight values of convolutional_block."""
-    return _verdict(lambda: _check_shapes(convolutional_block, "convolutional_block")
-                    + _check_values(convolutional_block, "convolutional_block"))
-
-
-def check_basic_block(basic_block) -> None:
-    """Shapes, final ReLU, parameter count and constant-weight values of basic_block."""
-    return _verdict(lambda: _check_shapes(basic_block, "basic_block")
-                    + _check_values(basic_block, "basic_block"))
+check_identity_block, check_identity_block_shapes, check_identity_block_values = \
+    _block_checks("identity_block")
+check_convolutional_block, check_convolutional_block_shapes, check_convolutional_block_values = \
+    _block_checks("convolutional_block")
+check_basic_block, check_basic_block_shapes, check_basic_block_values = \
+    _block_checks("basic_block")
 
 
 def _check_resnet50(model) -> list[str]:
