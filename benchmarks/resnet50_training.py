@@ -65,9 +65,8 @@ if args["mode"] == "speed":
     result["seconds_per_batch"] = (time.perf_counter() - start) / args["steps"]
 else:
     x_train, y_train, x_test, y_test, classes = data.load_signs()
-    x_train = x_train.astype("float32") / 255.0
-    x_test = x_test.astype("float32") / 255.0
-    y_train1, y_test1 = data.one_hot(y_train, 6), data.one_hot(y_test, 6)
+    x_train, y_train1 = data.preprocess(x_train, y_train)
+    x_test, y_test1 = data.preprocess(x_test, y_test)
     start = time.perf_counter()
     history = model.fit(x_train, y_train1, epochs=args["epochs"], batch_size=32, verbose=0)
     result["train_seconds"] = time.perf_counter() - start

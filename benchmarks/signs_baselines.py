@@ -16,7 +16,7 @@ import time
 
 import resnet_kit  # noqa: F401  (first: sets TensorFlow's import-time environment)
 from resnet_kit import handsigns as hs
-from resnet_kit.data import load_signs_split
+from resnet_kit.data import load_signs_split, normalize_images
 from resnet_kit.device import setup
 
 
@@ -25,7 +25,7 @@ def load():
     x_te, y_te, _ = load_signs_split(hs.default_path("test"))
     x_hi, y_hi, _ = load_signs_split(hs.default_path("hidden"))
     y_tr, y_te, y_hi = y_tr.ravel(), y_te.ravel(), y_hi.ravel()
-    return [(x / 255.0).astype("float32") for x in (x_tr, x_te, x_hi)], (y_tr, y_te, y_hi)
+    return [normalize_images(x) for x in (x_tr, x_te, x_hi)], (y_tr, y_te, y_hi)
 
 
 def logistic(keras):

@@ -67,7 +67,7 @@ def downsample(X_orig, factor: int = 2) -> np.ndarray:
 
     ``(m, 64, 64, 3)`` uint8 in, ``(m, 64 // factor, 64 // factor, 3)`` float32 out.
     """
-    X = np.asarray(X_orig, dtype=np.float32) / 255.0
+    X = _data.normalize_images(X_orig)
     m, h, w, c = X.shape
     if h % factor or w % factor:
         raise ValueError(f"downsample: {h}x{w} images do not divide by factor {factor}.")
