@@ -118,8 +118,19 @@ def test_device_info_summary_is_one_readable_line():
     )
 
 
-def test_seed_everything_is_in_the_public_api():
-    assert callable(device.seed_everything) and callable(device.import_tensorflow)
+def test_seed_everything_makes_python_numpy_and_keras_draws_repeat():
+    import random
+
+    import keras
+
+    def draws():
+        return (random.random(), float(np.random.rand()),
+                float(keras.random.uniform((1,), seed=None)[0]))
+
+    device.seed_everything(7)
+    first = draws()
+    device.seed_everything(7)
+    assert draws() == first
 
 
 # --------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ shipped training set (see ``resnet_kit.training``), so a student is judged on wh
 learned, not on how far the moving averages lagged behind in a short grading run.
 
 Thresholds depend on the number of epochs trained (graders lower it with RESNET_KIT_EPOCHS).
-They were measured with ``benchmarks/training_thresholds.py`` over several seeds and are kept,
+They were measured with ``benchmarks/resnet50_training.py thresholds`` over several seeds and are kept,
 with the measurements, in ``autograder/resnets/thresholds.json``.
 """
 
