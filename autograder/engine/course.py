@@ -106,7 +106,7 @@ class Course:
         the output so it is byte-for-byte reproducible; check it for leaks."""
         target_root = release_dir.parent if release_dir else self.release_dir.parent
         overrides = {"CourseDirectory": {"release_directory": str(target_root)}}
-        api = Course(self.root, self.assignment, _merge(self.overrides, overrides)).api()
+        api = Course(self.root, self.assignment, merge_overrides(self.overrides, overrides)).api()
         result = api.generate_assignment(self.assignment, force=True, create=True)
         out = target_root / self.assignment
         if not result.get("success"):
@@ -137,7 +137,8 @@ class Course:
         return sorted(hidden_snippets(self.source_notebooks()))
 
 
-def _merge(a: dict | None, b: dict) -> dict:
+def merge_overrides(a: dict | None, b: dict) -> dict:
+    """Config overrides ``a`` with the sections of ``b`` laid over them (neither changed)."""
     out = {k: dict(v) for k, v in (a or {}).items()}
     for k, v in b.items():
         out.setdefault(k, {}).update(v)

@@ -48,8 +48,8 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import List, Unicode
 from traitlets.config import Configurable
 
-from .course import (LEAK_MARKERS, REPO_ROOT, Course, Secrets, build_secrets, split_marked,
-                     text_leaks)
+from .course import (HIDDEN_BEGIN, HIDDEN_END, LEAK_MARKERS, REPO_ROOT, Course, Secrets,
+                     build_secrets, merge_overrides, split_marked, text_leaks)
 
 HIDDEN_NOTE = "# (hidden tests ran here; their code is not shown)"
 HIDDEN_FRAME = "[... a frame of the hidden tests is not shown ...]"
@@ -60,8 +60,8 @@ def strip_ansi(text: str) -> str:
     return _ANSI.sub("", text)
 
 
-def remove_hidden_regions(source: str, begin="BEGIN HIDDEN TESTS",
-                          end="END HIDDEN TESTS") -> tuple[str, list[str]]:
+def remove_hidden_regions(source: str, begin=HIDDEN_BEGIN,
+                          end=HIDDEN_END) -> tuple[str, list[str]]:
     return split_marked(source, begin, end, note=HIDDEN_NOTE)
 
 
@@ -543,10 +543,7 @@ def generate(course: Course, reports: Path, results: list[dict],
         "CourseDirectory": {"feedback_directory": str(fb_root / "nbgrader")},
         "GenerateFeedback": feedback_settings(course.config),
     }
-    merged = {k: dict(v) for k, v in (course.overrides or {}).items()}
-    for k, v in overrides.items():
-        merged.setdefault(k, {}).update(v)
-    api = Course(course.root, assignment, merged).api()
+    api = Course(course.root, assignment, merge_overrides(course.overrides, overrides)).api()
     pages: dict[str, list[Path]] = {}
     for result in results:
         student = result["student"]

@@ -34,7 +34,7 @@ from pathlib import Path
 import nbformat
 
 from . import intake, jobs, repair
-from .course import Course, GradingError
+from .course import Course, GradingError, merge_overrides
 from .gradebook import verdict_score
 from .inside.nbexec import (DEAD_KERNEL_ENAME, GRADER_ENAMES, NOT_RUN_ENAME, TIMEOUT_ENAME,
                             parse_report)
@@ -590,8 +590,8 @@ class Grader:
         """nbgrader's autograde with the job's outputs injected: the one gradebook writer."""
         trusted = Path(outcome["executed_dir"]).parent
         (trusted / "verdicts.json").write_text(json.dumps(outcome.get("verdicts") or {}))
-        overrides = {k: dict(v) for k, v in (self.course.overrides or {}).items()}
-        overrides.setdefault("InjectResults", {})["job_results"] = str(trusted)
+        overrides = merge_overrides(self.course.overrides,
+                                    {"InjectResults": {"job_results": str(trusted)}})
         api = Course(self.course.root, self.course.assignment, overrides).api()
         with warnings.catch_warnings():  # SQLAlchemy's session warnings from nbgrader's API
             warnings.simplefilter("ignore")
