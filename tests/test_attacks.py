@@ -2,8 +2,8 @@
 
 Two batches:
 
-* the FAST subset (eleven toy attacks and two honest students, about three minutes on 2
-  cores) runs in the normal suite (``make test``);
+* the FAST subset (one or two toy attacks per category and an honest student, about 1.5
+  minutes on 2 cores) runs in the normal suite (``make test``);
 * the FULL corpus (every attack, including a few on the real ``resnets`` notebooks; about
   45 minutes on 2 cores) is marked ``attack`` (and ``slow``) and runs only when asked for:
   ``.venv/bin/python -m pytest -m attack tests/test_attacks.py``.

@@ -78,7 +78,7 @@ def harm_daemon(ctx):
     return one(ctx, "harm_daemon", toy(ctx, square=RIGHT_SQUARE, cube=RIGHT_CUBE, before=setup))
 
 
-@attack("harm_startup_files", "harm", 0, fast=True,
+@attack("harm_startup_files", "harm", 0,
         expect="startup files, .pth files and kernel specs only reach the student's own "
                "sandbox (HOME and /tmp are per job)")
 def harm_startup_files(ctx):

@@ -12,7 +12,7 @@ def zz_victim(ctx):
     return one(ctx, "zz_victim", toy(ctx, square=RIGHT_SQUARE, cube=RIGHT_CUBE))
 
 
-@attack("zz_honest_release", "honest", 0, fast=True, honest=True)
+@attack("zz_honest_release", "honest", 0, honest=True)
 def zz_honest_release(ctx):
     """The untouched release."""
     return {"zz_honest_release/squares.ipynb": ctx.release["squares"]}

@@ -44,7 +44,7 @@ def _reads(targets: dict[str, str]) -> str:
                    for k, v in targets.items())
 
 
-@attack("store_gradebook_and_reports", "store", 0, fast=True,
+@attack("store_gradebook_and_reports", "store", 0,
         expect="gradebook.db, reports/, results/ and the job's other folders are invisible")
 def store_gradebook_and_reports(ctx):
     """Append to gradebook.db (and open it with sqlite), write results JSON for itself and

@@ -135,7 +135,7 @@ def forge_post_run_hook(ctx):
         "get_ipython().events.register('post_run_cell', _after)\n")))
 
 
-@attack("forge_capture_dir_readonly", "forge", 0, fast=True)
+@attack("forge_capture_dir_readonly", "forge", 0)
 def forge_capture_dir_readonly(ctx):
     """Write forged JSON straight into the capture dir, then make it read-only so the real
     capture cannot overwrite it."""
@@ -176,7 +176,7 @@ def forge_daemon_rewriter(ctx):
         "os.wait()\n")))
 
 
-@attack("forge_always_equal", "forge", 0, fast=True,
+@attack("forge_always_equal", "forge", 0,
         expect="the classic nbgrader hack (an object equal to everything) must not pass")
 def forge_always_equal(ctx):
     """square/cube return an object whose __eq__ is always True (beats plain nbgrader)."""
@@ -284,7 +284,7 @@ def forge_deep_json(ctx):
         "_c.capture = _deep\n")))
 
 
-@attack("forge_capture_links", "forge", 0, fast=True,
+@attack("forge_capture_links", "forge", 0,
         expect="symlinks/hardlinks/FIFOs in the capture dir are never followed or read")
 def forge_capture_links(ctx):
     """Capture files replaced by a symlink to /etc/passwd, a symlink to the grader's
