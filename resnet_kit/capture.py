@@ -122,11 +122,16 @@ def student_tensors(exc, skip: tuple[str, ...] = ()) -> list:
 
 def _partial_graph(inputs: list, exc) -> dict | None:
     """The part of the graph built before ``exc``, from the call's inputs, as a config."""
+    keras = _keras()
+    tensors = student_tensors(exc)
+    if not inputs:  # a function that makes its own keras.Input (ResNet50): start from that
+        inputs = list({id(t): t for t in tensors
+                       if isinstance(t._keras_history.operation, keras.layers.InputLayer)}
+                      .values())
     if not inputs:  # no symbolic input: nothing Keras-built to describe
         return None
-    keras = _keras()
     seen, outputs = set(), []
-    for tensor in student_tensors(exc):
+    for tensor in tensors:
         if id(tensor) not in seen and all(tensor is not x for x in inputs):
             seen.add(id(tensor))
             outputs.append(tensor)

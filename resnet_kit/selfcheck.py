@@ -177,22 +177,6 @@ def reference_output(name: str, training: bool) -> np.ndarray:
 _HERE = (os.path.abspath(__file__),)
 
 
-def _verdict(run) -> None:
-    """Run a check: print its summary lines, or raise its message from here, so the traceback
-    shows the reason and not the checking code's frames."""
-    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame
-    try:
-        lines = run()
-    except AssertionError as exc:
-        error = AssertionError(str(exc))
-    except NotImplementedError as exc:
-        error = NotImplementedError(str(exc))
-    else:
-        print("\n".join(lines))
-        return None
-    raise error
-
-
 def _value_case(name) -> Case:
     shape, kwargs = VALUE_CASES[name]
     return Case(name, shape, kwargs.get("f"), kwargs["filters"], kwargs.get("s", 1))
@@ -290,13 +274,13 @@ def _block_checks(name: str):
     """``check_<name>``, ``check_<name>_shapes`` and ``check_<name>_values`` of one block."""
 
     def both(fn) -> None:
-        return _verdict(lambda: _check_shapes(fn, name) + _check_values(fn, name))
+        return diagnosis.verdict(lambda: _check_shapes(fn, name) + _check_values(fn, name))
 
     def shapes(fn) -> None:
-        return _verdict(lambda: _check_shapes(fn, name))
+        return diagnosis.verdict(lambda: _check_shapes(fn, name))
 
     def values(fn) -> None:
-        return _verdict(lambda: _check_values(fn, name))
+        return diagnosis.verdict(lambda: _check_values(fn, name))
 
     both.__doc__ = f"Shapes, final ReLU, parameter count and constant-weight values of {name}."
     shapes.__doc__ = f"Shapes, final ReLU, parameter count and random-weight outputs of {name}."
@@ -338,10 +322,18 @@ def _check_resnet50(model) -> list[str]:
     if np.any(probs < 0) or not np.allclose(sums, 1.0, atol=1e-4):
         raise AssertionError("the outputs must be probabilities that sum to 1 (softmax on the "
                              f"last Dense layer); they sum to {sums}")
+    # What every block computes, with random weights, against the NumPy reference: a mistake
+    # inside one block is named with its stage. The student's weights are put back after.
+    weights = model.get_weights()
+    try:
+        diagnosis.judge_resnet50(model, np.random.default_rng(0))
+    finally:
+        model.set_weights(weights)
     return [f"ResNet50: shapes {want_in} -> {tuple(model.output.shape)}, every stage's shapes, "
-            f"{got[0]:,} parameters, softmax output"] + _notes(model)
+            f"{got[0]:,} parameters, softmax output; every block, the stem and the head compute "
+            "what the reference computes"] + _notes(model)
 
 
 def check_resnet50(model) -> None:
     """Check a built ``ResNet50(input_shape=(64, 64, 3), classes=6)`` model."""
-    return _verdict(lambda: _check_resnet50(model))
+    return diagnosis.verdict(lambda: _check_resnet50(model))

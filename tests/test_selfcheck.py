@@ -91,8 +91,20 @@ def test_a_failing_check_raises_from_its_public_function():
     with pytest.raises(AssertionError) as info:
         selfcheck.check_identity_block(_fn("mutant_id_no_shortcut", "identity_block"))
     frames = [tb.tb_frame.f_code.co_name for tb in _frames(info.value.__traceback__)]
-    assert frames[-1] == "_verdict", frames
+    assert frames[-1] == "verdict", frames
     assert "_check_shapes" not in frames and "find_roles" not in frames
+
+
+def test_an_unwritten_exercise_stays_not_implemented_without_the_checking_frames():
+    def identity_block(X, f, filters, training=None, initializer=None):
+        raise NotImplementedError()
+
+    with pytest.raises(NotImplementedError) as info:
+        selfcheck.check_identity_block(identity_block)
+    assert str(info.value).startswith("identity_block is not written yet")
+    frames = [tb.tb_frame.f_code.co_name for tb in _frames(info.value.__traceback__)]
+    assert frames[-1] == "verdict" and "build_block" not in frames, frames
+    assert info.value.__context__ is None and info.value.__cause__ is None
 
 
 def _frames(tb):
@@ -105,6 +117,8 @@ def test_selfcheck_warns_about_a_batchnorm_momentum_other_than_bn_momentum(capsy
     selfcheck.check_identity_block_shapes(_pytorch_momentum_block())
     out = capsys.readouterr().out
     assert "momentum=0.1" in out and "PyTorch" in out
+    notes = [line for line in out.splitlines() if line.startswith("Note:")]
+    assert len(notes) == 1 and "3 BatchNormalization layers" in notes[0], notes  # one line
 
 
 def _pytorch_momentum_block():

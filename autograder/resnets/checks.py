@@ -53,19 +53,6 @@ BASIC_CASES = [
 ]
 
 
-def _verdict(run):
-    """Run a check: print its summary, or raise its message from here, without the frames
-    of the checking code (the student sees the reason, not the machinery)."""
-    try:
-        summary = run()
-    except AssertionError as exc:
-        message = str(exc)
-    else:
-        print(summary)
-        return None
-    raise AssertionError(message)
-
-
 def _identity_probe(model, roles, case: Case, rng):
     """With the last BN's gamma and beta at 0 the main path outputs 0: the block is ReLU(X),
     which is X itself for X >= 0. This is why deep residual nets can learn the identity."""
@@ -106,17 +93,17 @@ def _check_block(fn: Callable, name: str, cases: list[Case], probe=False) -> str
 
 def check_identity_block(fn: Callable) -> None:
     """Check ``identity_block(X, f, filters, training=None, initializer=...)``."""
-    return _verdict(lambda: _check_block(fn, "identity_block", IDENTITY_CASES, probe=True))
+    return diagnosis.verdict(lambda: _check_block(fn, "identity_block", IDENTITY_CASES, probe=True))
 
 
 def check_convolutional_block(fn: Callable) -> None:
     """Check ``convolutional_block(X, f, filters, s=2, training=None, initializer=...)``."""
-    return _verdict(lambda: _check_block(fn, "convolutional_block", CONVOLUTIONAL_CASES))
+    return diagnosis.verdict(lambda: _check_block(fn, "convolutional_block", CONVOLUTIONAL_CASES))
 
 
 def check_basic_block(fn: Callable) -> None:
     """Check ``basic_block(X, filters, s=1, training=None, initializer=...)``."""
-    return _verdict(lambda: _check_block(fn, "basic_block", BASIC_CASES))
+    return diagnosis.verdict(lambda: _check_block(fn, "basic_block", BASIC_CASES))
 
 
 def _check_resnet50(fn: Callable) -> str:
@@ -130,4 +117,4 @@ def _check_resnet50(fn: Callable) -> str:
 
 def check_resnet50(fn: Callable) -> None:
     """Check ``ResNet50(input_shape=(64, 64, 3), classes=6, training=None)``."""
-    return _verdict(lambda: _check_resnet50(fn))
+    return diagnosis.verdict(lambda: _check_resnet50(fn))

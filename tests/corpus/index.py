@@ -63,6 +63,14 @@ EXPECTED = {
     ("mutant_resnet_no_softmax", "ResNet50"): "sum to 1",
     ("mutant_resnet_no_zero_padding", "ResNet50"): "check ZeroPadding2D",
     ("mutant_resnet_wrong_strides", "ResNet50"): "stage 3, block 1 outputs (None, 15, 15, 512)",
+    ("mutant_resnet_block_relu_before_add", "ResNet50"):
+        "stage 2, block 2 (identity block, filters [64, 64, 256]): ReLU applied before the addition",
+    ("mutant_resnet_block_stride_on_fxf", "ResNet50"):
+        "stage 3, block 1 (convolutional block, filters [128, 128, 512], s=2): the stride s=2 is "
+        "on the second conv of the main path",
+    ("mutant_resnet_block_no_projection", "ResNet50"):
+        "stage 2, block 1 (convolutional block, filters [64, 64, 256], s=1): the main path and "
+        "the shortcut have different shapes at the addition",
 }
 
 # The self-checks' verdicts. The blocks' entries are every block entry of EXPECTED: the same
@@ -80,4 +88,9 @@ VISIBLE.update({
     ("mutant_resnet_no_softmax", "ResNet50"): "sum to 1",
     ("mutant_resnet_no_zero_padding", "ResNet50"): "check ZeroPadding2D",
     ("mutant_resnet_wrong_strides", "ResNet50"): "stage 3, block 1 outputs (None, 15, 15, 512)",
+    # A mistake inside a block: the self-check judges the built model's blocks too.
+    ("mutant_resnet_block_relu_before_add", "ResNet50"):
+        EXPECTED[("mutant_resnet_block_relu_before_add", "ResNet50")],
+    ("mutant_resnet_block_stride_on_fxf", "ResNet50"):
+        EXPECTED[("mutant_resnet_block_stride_on_fxf", "ResNet50")],
 })
