@@ -27,6 +27,7 @@ import textwrap
 import time
 from pathlib import Path
 
+from . import parallel
 from .course import DEFAULT_ASSIGNMENT, REPO_ROOT, Course, GradingError
 
 NAMING_RULE = """\
@@ -146,6 +147,23 @@ def build_parser() -> argparse.ArgumentParser:
                         "'unsandboxed'")
         sp.add_argument("--student-timeout", type=int, default=None,
                         help="wall-clock limit for one student's whole grading (default: twice the sum of all cell timeouts)")
+        sp.add_argument("--workers", type=int, default=None,
+                        help="students graded at once on this machine, each job in its own "
+                        "Dask worker process (default here: %d, the rule: one job per %d cores "
+                        "and per %d GB of RAM, at least 1; 1 grades one student after the "
+                        "other in this process). With several, each job's TensorFlow gets "
+                        "cores / workers threads" % (
+                            parallel.default_workers(), parallel.CORES_PER_JOB,
+                            parallel.MEMORY_PER_JOB // 2**30))
+        sp.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                        help="grade on a running Dask cluster (its scheduler's address; "
+                        "scheduler and workers started with `dask scheduler` / `dask worker` "
+                        "from the kit's environment, see README); jobs that fail or lose their "
+                        "worker are retried once (default: no cluster)")
+        sp.add_argument("--no-cache", dest="cache", action="store_false",
+                        help="train every student's network, even when the training cache "
+                        "(<reports>/<assignment>/training-cache.json) holds the result for the "
+                        "same architecture, seed, data, budget and numerics (default: use it)")
 
     g = sub.add_parser("grade", help="autograde submissions: results under <reports>/<assignment>/runs/, grades in gradebook.db", epilog=NAMING_RULE,
                        formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -229,7 +247,10 @@ def _grader(course, reports, args):
 
     return Grader(course, reports, timeout=args.timeout, training_timeout=args.training_timeout,
                   epochs=args.epochs, student_timeout=args.student_timeout,
-                  sandbox=args.sandbox, seed=args.seed)
+                  sandbox=args.sandbox, seed=args.seed,
+                  workers=(args.workers if args.workers is not None
+                           else 1 if args.scheduler else parallel.default_workers()),
+                  scheduler=args.scheduler, cache=args.cache)
 
 
 def cmd_grade(course: Course, reports: Path, args) -> int:

@@ -250,11 +250,57 @@ def assignment_settings(assignment: str):
         return None
 
 
+@dataclasses.dataclass
+class PendingStudent:
+    """A student between :meth:`Grader.start_student` and :meth:`Grader.finish_student`."""
+
+    sf: intake.StudentFiles
+    flags: list[str]
+    details: list[str]
+    per_nb: dict[str, dict]
+    repaired: dict
+    spec: dict | None  # the job's spec; None when no notebook can run
+    started: float
+
+
+def parallel_job(pending: PendingStudent):
+    from .parallel import Job
+
+    return Job(pending.sf.student, pending.spec, pending)
+
+
+class Progress:
+    """One line as each student is done: points, status, seconds, and for the batch how many
+    are done and left, the time so far and an ETA (from the pace so far, parallel included)."""
+
+    def __init__(self, total: int, say):
+        self.total, self.say, self.count = total, say, 0
+        self.started = self.last = time.monotonic()
+
+    def starting(self, student: str, one_at_a_time: bool) -> str:
+        """The line said as a student's job starts (its number only when jobs run in order)."""
+        return (f"[{self.count + 1}/{self.total}] {student}: grading ..." if one_at_a_time
+                else f"{student}: grading (on a worker) ...")
+
+    def done(self, student: str, result: dict) -> dict:
+        self.count += 1
+        now = time.monotonic()
+        elapsed, left = now - self.started, self.total - self.count
+        eta = elapsed / self.count * left
+        self.say(f"[{self.count}/{self.total}] {student}: {result['total']:g}/{result['max']:g} "
+                 f"{result['status']} (job {result.get('seconds', 0.0):.1f} s) | done "
+                 f"{self.count}, left {left}, elapsed {fmt_seconds(elapsed)}, "
+                 f"ETA {fmt_seconds(eta)}")
+        self.last = now
+        return result
+
+
 class Grader:
     def __init__(self, course: Course, reports: Path, *, timeout: int | None = None,
                  training_timeout: int | None = None, epochs: int | None = None,
                  student_timeout: int | None = None, sandbox: bool = True,
-                 seed: int | None = None, out=sys.stdout):
+                 seed: int | None = None, workers: int = 1, scheduler: str | None = None,
+                 cache: bool = True, out=sys.stdout):
         from .judge import GRADER_SEED
 
         self.course = course
@@ -272,6 +318,10 @@ class Grader:
         self.seed = GRADER_SEED if seed is None else int(seed)
         self.release_dir: Path | None = None
         self.noted = False
+        self.workers = max(1, int(workers or 1))
+        self.scheduler = scheduler
+        self.cache = cache
+        self.training_cache: dict | None = None  # {key: trained result}; None: --no-cache
 
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
@@ -312,6 +362,30 @@ class Grader:
             self.run_dir = runs_dir(self.reports, self.course.assignment) / f"{self.run_id}-{n}"
         self.run_dir.mkdir(parents=True)
         self.plan = self.capture_plan()
+        self.training_cache = self.load_training_cache() if self.cache else None
+
+    # -- the training cache: trained results by architecture (see autograder.engine.trainingcache)
+    def training_cache_path(self) -> Path:
+        return self.reports / self.course.assignment / "training-cache.json"
+
+    def load_training_cache(self) -> dict:
+        try:
+            entries = json.loads(self.training_cache_path().read_text())
+        except (OSError, ValueError):
+            return {}
+        return entries if isinstance(entries, dict) else {}
+
+    def add_to_training_cache(self, new: dict) -> None:
+        """The judge's new trained results (it is trusted: no student code ran in it); written
+        by the coordinator only, whole-file replace so a reader never sees half a file."""
+        if self.training_cache is None or not isinstance(new, dict) or not new:
+            return
+        self.training_cache.update({str(k): v for k, v in new.items() if isinstance(v, dict)})
+        path = self.training_cache_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".json.partial")
+        partial.write_text(json.dumps(self.training_cache, indent=1, sort_keys=True))
+        partial.replace(path)
 
     def capture_plan(self) -> dict:
         """The checks' calls (autograder.engine.plan), cached under the reports folder by a
@@ -371,25 +445,57 @@ class Grader:
                  f"(cell timeout {self.timeout} s, training budget {self.epochs} epoch(s), "
                  + ("sandboxed" if self.sandbox else "UNSANDBOXED: student code runs unconfined")
                  + f"); run {self.run_dir.name}")
-        results = []
-        started = time.monotonic()
-        for n, sf in enumerate(students.values(), 1):
-            t0 = time.monotonic()
-            self.say(f"[{n}/{len(students)}] {sf.student}: grading ...")
-            try:
-                result = self.grade_student(sf)
-            except Exception as exc:  # noqa: BLE001 - one student never stops the batch
-                result = self.failed_result(sf, f"grader error: {type(exc).__name__}: {exc}")
-            results.append(result)
-            done, left = n, len(students) - n
-            elapsed = time.monotonic() - started
-            eta = elapsed / done * left
-            self.say(
-                f"[{done}/{len(students)}] {sf.student}: {result['total']:g}/{result['max']:g} "
-                f"{result['status']} ({time.monotonic() - t0:.1f} s) | done {done}, left {left}, "
-                f"elapsed {fmt_seconds(elapsed)}, ETA {fmt_seconds(eta)}"
-            )
+        from . import parallel
+
+        runner = parallel.runner_for(self.workers, self.scheduler)
+        self.say(f"Jobs run {runner.description}"
+                 + ("" if self.training_cache is None else
+                    f"; training cache: {len(self.training_cache)} trained result(s) in "
+                    f"{self.training_cache_path()}") + ".")
+        progress = Progress(len(students), self.say)
+        results, queue = [], []
+        try:
+            for sf in students.values():
+                try:
+                    pending = self.start_student(sf)
+                except Exception as exc:  # noqa: BLE001 - one student never stops the batch
+                    results.append(progress.done(sf.student, self.failed_result(
+                        sf, f"grader error: {type(exc).__name__}: {exc}")))
+                    continue
+                if pending.spec is None:  # nothing to run (no notebook could be read)
+                    results.append(progress.done(sf.student, self.finish_student(pending, None)))
+                else:
+                    queue.append(parallel.Job(sf.student, pending.spec, pending))
+            def before(job) -> None:
+                self.before_job(job)
+                self.say(progress.starting(job.student, one_at_a_time=self.workers == 1
+                                           and not self.scheduler))
+
+            for job, outcome, error in runner.run(queue, before, self.say):
+                try:
+                    if error is not None:
+                        result = self.failed_result(job.state.sf, f"grader error: the job "
+                                                    f"failed: {error}")
+                    else:
+                        result = self.finish_student(job.state, outcome)
+                except Exception as exc:  # noqa: BLE001 - one student never stops the batch
+                    result = self.failed_result(job.state.sf,
+                                                f"grader error: {type(exc).__name__}: {exc}")
+                results.append(progress.done(job.student, result))
+        finally:
+            runner.close()
         return results
+
+    def before_job(self, job) -> None:
+        """Just before a job is handed to a runner: it gets the training cache as it is now,
+        and its TensorFlow a fair share of the cores when jobs share this machine."""
+        job.spec["training_cache"] = self.training_cache
+        if self.workers > 1 and not self.scheduler:
+            from .parallel import threads_per_job
+
+            threads = str(threads_per_job(self.workers))
+            job.spec["env"].update({"TF_NUM_INTRAOP_THREADS": threads,
+                                    "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": threads})
 
     # -- one student ----------------------------------------------------------------------
     def failed_result(self, sf, detail: str) -> dict:
@@ -419,6 +525,15 @@ class Grader:
         (out_dir / f"{result['student']}.json").write_text(json.dumps(ordered, indent=1) + "\n")
 
     def grade_student(self, sf: intake.StudentFiles) -> dict:
+        """One student, here and now (a batch runs the same steps through its runner)."""
+        pending = self.start_student(sf)
+        if pending.spec is not None:
+            self.before_job(parallel_job(pending))
+        return self.finish_student(pending, jobs.run(pending.spec) if pending.spec else None)
+
+    def start_student(self, sf: intake.StudentFiles) -> PendingStudent:
+        """The coordinator's part before the job: the student's files repaired into nbgrader's
+        submitted/ folder, and the job folder written (its spec; None when nothing can run)."""
         course, student = self.course, sf.student
         sub_dir = course.submitted_root / student / course.assignment
         if sub_dir.exists():
@@ -452,10 +567,27 @@ class Grader:
             details.append(f"ignored file {path.name} (matches no notebook of the assignment)")
         if not sf.notebooks and sf.stray:
             flags.append(repair.NOT_A_NOTEBOOK)
-
-        job = {"verdicts": {}, "seconds": 0.0}
+        spec = None
         if repaired:
-            job = self.run_job(student, repaired)
+            spec = jobs.prepare(
+                self.run_dir / "jobs" / student, student=student,
+                assignment=self.course.assignment, notebooks=repaired,
+                source_notebooks=[p for p in self.sources if p.stem in repaired], plan=self.plan,
+                settings=self.settings(),
+                skip_tags=getattr(self.judging, "SKIP_WHILE_GRADING", ()), env={},
+                executor={k: v for k, v in self.course.config.GradingExecute.items()
+                          if k in ("iopub_timeout", "max_kernel_restarts", "replay_timeout")},
+            )
+        return PendingStudent(sf, flags, details, per_nb, repaired, spec, time.monotonic())
+
+    def finish_student(self, pending: PendingStudent, outcome: dict | None) -> dict:
+        """The coordinator's part after the job: statuses, gradebook, result file."""
+        course, student = self.course, pending.sf.student
+        sf, flags, details, per_nb = pending.sf, pending.flags, pending.details, pending.per_nb
+        job = {"verdicts": {}, "seconds": 0.0}
+        if outcome is not None:
+            job = self.merge(student, outcome, pending.started)
+            self.add_to_training_cache(outcome.get("training_cache"))
             flags += [f for f in job["flags"] if f not in flags]
             details += job["details"]
             if not job["recorded"]:
@@ -498,7 +630,7 @@ class Grader:
             details.extend(entry["details"])
             flags.extend(f for f in entry["flags"] if f not in flags)
         # A student whose every notebook is missing/unreadable is not a "missing notebook" case.
-        if "missing notebook" in flags and not repaired and len(flags) > 1:
+        if "missing notebook" in flags and not pending.repaired and len(flags) > 1:
             flags.remove("missing notebook")
         result = {
             "student": student,
@@ -516,21 +648,6 @@ class Grader:
         }
         self.write_result(result)
         return result
-
-    def run_job(self, student: str, repaired: dict) -> dict:
-        """Sandbox + judge for one student, then the gradebook; flags and details of it."""
-        started = time.monotonic()
-        job_dir = self.run_dir / "jobs" / student
-        env = {}
-        spec = jobs.prepare(
-            job_dir, student=student, assignment=self.course.assignment, notebooks=repaired,
-            source_notebooks=[p for p in self.sources if p.stem in repaired], plan=self.plan,
-            settings=self.settings(), skip_tags=getattr(self.judging, "SKIP_WHILE_GRADING", ()),
-            env=env, executor={k: v for k, v in self.course.config.GradingExecute.items()
-                               if k in ("iopub_timeout", "max_kernel_restarts", "replay_timeout")},
-        )
-        outcome = jobs.run(spec)
-        return self.merge(student, outcome, started)
 
     def merge(self, student: str, outcome: dict, started: float) -> dict:
         flags, details = [], []
@@ -584,7 +701,8 @@ class Grader:
             details.append("grader error: nbgrader could not record the grades")
         return {"verdicts": outcome.get("verdicts") or {}, "flags": flags, "details": details,
                 "executed": executed, "recorded": recorded,
-                "seconds": round(time.monotonic() - started, 2)}
+                # the job's own time (a parallel job may have waited for a worker before)
+                "seconds": outcome.get("seconds", round(time.monotonic() - started, 2))}
 
     def record_in_gradebook(self, student: str, outcome: dict) -> bool:
         """nbgrader's autograde with the job's outputs injected: the one gradebook writer."""

@@ -23,11 +23,13 @@ from . import _fastimport  # noqa: F401  (before nbformat/nbgrader)
 
 import copy
 import dataclasses
+import io
 import json
 import os
 import shutil
 import stat
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -45,6 +47,7 @@ SKIPPED_NOTE = ("# (not run while grading: {why})")
 MAX_CAPTURE_FILE = 32 * 2**20
 MAX_NOTEBOOK_FILE = 50 * 2**20
 MAX_COPIED_FILES = 500
+TRAINING_CACHE_OUT = "training_cache.json"  # the judge's new trained results
 
 
 @dataclasses.dataclass
@@ -279,6 +282,10 @@ def run_judge(spec: dict, captured: Path) -> dict:
         "captures": str(captured), "plan": spec["plan"], "settings": spec["settings"],
         "pristine": str(captured.parent / "pristine" / pristine.RESULTS),
         "verdicts": "verdicts.json",  # in the judge's (writable) current folder
+        # The trained results so far (None: --no-cache); what the judge adds comes back in
+        # training_cache.json, and the coordinator alone writes the cache file.
+        "training_cache": spec.get("training_cache"),
+        "training_cache_out": TRAINING_CACHE_OUT,
     }
     (judge_dir / "spec.json").write_text(json.dumps(judge_spec))
     argv = [_python(), "-I", "-m", "autograder.engine.judge", str(judge_dir / "spec.json")]
@@ -302,7 +309,16 @@ def run_judge(spec: dict, captured: Path) -> dict:
     ended["seconds"] = round(time.monotonic() - started, 2)
     verdicts_path = judge_dir / "verdicts.json"
     verdicts = json.loads(verdicts_path.read_text()) if verdicts_path.is_file() else {}
-    return {"ended": ended, "verdicts": verdicts}
+    return {"ended": ended, "verdicts": verdicts,
+            "training_cache": _read_json(judge_dir / TRAINING_CACHE_OUT)}
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def judge_view(spec: dict, captured: Path) -> list[Path]:
@@ -316,6 +332,7 @@ def judge_view(spec: dict, captured: Path) -> list[Path]:
 def run(spec: dict) -> dict:
     """Run one job end to end; the result is plain JSON for the coordinator."""
     job = Path(spec["job_dir"])
+    started = time.monotonic()
     sandbox_ended = run_student_code(spec)
     trusted = job / "trusted"
     if trusted.exists():
@@ -333,4 +350,119 @@ def run(spec: dict) -> dict:
     judged = run_judge(spec, trusted / "captures")
     return {"student": spec["student"], "sandbox": sandbox_ended, "pristine": pristine_ended,
             "judge": judged["ended"], "verdicts": judged["verdicts"], "skipped_files": skipped,
+            "training_cache": judged["training_cache"],
+            "seconds": round(time.monotonic() - started, 2),
             "executed_dir": str(trusted / "executed"), "journal_dir": str(trusted / "journal")}
+
+
+# --- a job on another machine: files in, files out ---------------------------------------------
+#
+# A Dask worker may not share the coordinator's disk. The job folder (with the instructor's
+# source notebooks, which the judge needs) travels as one tar archive; the worker runs it in a
+# folder of its own, in a fresh process (its own signals and process group, and no threads of
+# the worker's around the sandbox's fork), and sends the finished folder back the same way.
+
+SOURCES = "sources"  # the source notebooks, inside a packed job folder
+OUTCOME = "outcome.json"
+
+
+def pack(spec: dict) -> bytes:
+    """The job folder of ``spec`` and its source notebooks as a .tar.gz, paths made relative."""
+    job = Path(spec["job_dir"])
+    portable = dict(spec, job_dir=".",
+                    source_notebooks=[f"{SOURCES}/{Path(p).name}" for p in spec["source_notebooks"]])
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path in sorted(job.rglob("*")):  # folders too: the sandbox needs the empty ones
+            if (path.is_dir() or path.is_file()) and not path.is_symlink() \
+                    and path.relative_to(job).as_posix() != "spec.json":
+                tar.add(path, arcname=path.relative_to(job).as_posix(), recursive=False)
+        for source in spec["source_notebooks"]:
+            tar.add(source, arcname=f"{SOURCES}/{Path(source).name}", recursive=False)
+        _add_bytes(tar, "spec.json", json.dumps(portable, indent=1).encode())
+    return buffer.getvalue()
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = len(data), int(time.time()), 0o644
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _unpack(data: bytes, folder: Path) -> None:
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        tar.extractall(folder, filter="data")  # no links out, no absolute paths, no devices
+
+
+def run_packed(data: bytes, python: str | None = None) -> bytes:
+    """On a worker: unpack a job, run it in a fresh process, return the finished job folder
+    (``outcome.json`` in it) packed the same way. The work folders are gone by then."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="resnet-kit-job-") as tmp:
+        job = Path(tmp) / "job"
+        job.mkdir()
+        _unpack(data, job)
+        spec = json.loads((job / "spec.json").read_text())
+        spec["job_dir"] = str(job)
+        spec["source_notebooks"] = [str(job / p) for p in spec["source_notebooks"]]
+        (job / "spec.json").write_text(json.dumps(spec, indent=1))
+        done = subprocess.run([python or _python(), "-m", "autograder.engine.jobs",
+                               str(job / "spec.json")], cwd=REPO_ROOT, capture_output=True,
+                              text=True, check=False)
+        if done.returncode != 0 or not (job / OUTCOME).is_file():
+            raise RuntimeError(f"the job process exited {done.returncode}: "
+                               + (done.stderr or done.stdout)[-2000:])
+        outcome = json.loads((job / OUTCOME).read_text())
+        for key in ("executed_dir", "journal_dir"):  # relative, for the coordinator's folder
+            outcome[key] = os.path.relpath(outcome[key], job)
+        (job / OUTCOME).write_text(json.dumps(outcome))
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+            for path in sorted(job.rglob("*")):
+                relative = path.relative_to(job)
+                if path.is_file() and not path.is_symlink() and relative.parts[0] != SOURCES:
+                    tar.add(path, arcname=relative.as_posix(), recursive=False)
+        return buffer.getvalue()
+
+
+def unpack_outcome(data: bytes, spec: dict) -> dict:
+    """On the coordinator: the finished job folder of :func:`run_packed` in place of the local
+    one; its outcome, with paths in that folder."""
+    job = Path(spec["job_dir"])
+    keep = (job / "spec.json").read_bytes()
+    shutil.rmtree(job, ignore_errors=True)
+    job.mkdir(parents=True)
+    _unpack(data, job)
+    (job / "spec.json").write_bytes(keep)  # the coordinator's own, with its paths
+    outcome = json.loads((job / OUTCOME).read_text())
+    for key in ("executed_dir", "journal_dir"):
+        outcome[key] = str(job / outcome[key])
+    return outcome
+
+
+def _die_with_parent() -> None:
+    """A job process whose worker is killed goes too (Linux), instead of running on unseen."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def main(argv=None) -> int:
+    """``python -m autograder.engine.jobs SPEC.json``: run one prepared job, write its outcome
+    to ``outcome.json`` in the job folder."""
+    argv = sys.argv[1:] if argv is None else argv
+    _die_with_parent()
+    spec = json.loads(Path(argv[0]).read_text())
+    outcome = run(spec)
+    (Path(spec["job_dir"]) / OUTCOME).write_text(json.dumps(outcome))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
