@@ -10,6 +10,12 @@ and writes ``verdicts.json``: for every graded cell, the outputs its test produc
 stream with what it printed, and an error when it failed). Points are given from those by
 nbgrader's own rule (an error scores 0, anything else full points) in the coordinator.
 
+Training results are shared between students through a cache
+(:mod:`autograder.engine.trainingcache`): the spec's ``training_cache`` ({key: entry}, the
+cache so far; null or absent: caching off) is installed for the assignment's code, and the
+entries this judge adds are written to ``training_cache_out`` (default
+``training_cache.json``, next to ``verdicts.json``) after each test and at the end.
+
 How a test cell runs here: its code is executed in a namespace where every name it uses from
 the student's notebook is replaced by what was captured: a number stays a number, a model is
 rebuilt from its architecture with Keras' safe mode (fresh weights from the grader's seed), a
@@ -33,7 +39,7 @@ import traceback
 from pathlib import Path
 
 from . import _fastimport  # noqa: F401  (before nbformat)
-from . import kerasconfig
+from . import kerasconfig, trainingcache
 
 # Captured modules the test code may use: the grader imports its own copy.
 ALLOWED_MODULES = ("resnet_kit", "numpy", "keras", "math")
@@ -416,8 +422,34 @@ def grader_values_for(judging, settings: dict) -> dict:
             if settings.get(key) is not None}
 
 
+def training_cache_for(spec: dict) -> trainingcache.TrainingCache:
+    """The spec's training cache (off when ``training_cache`` is null or absent), carrying
+    the grader's seed."""
+    entries = spec.get("training_cache")
+    seed = int(spec.get("settings", {}).get("seed", GRADER_SEED))
+    return trainingcache.TrainingCache(entries if isinstance(entries, dict) else None, seed=seed)
+
+
+def write_training_cache(spec: dict, cache: trainingcache.TrainingCache) -> None:
+    """The entries this judge added, for the coordinator to merge (nothing when caching is
+    off)."""
+    if cache.enabled:
+        path = Path(spec.get("training_cache_out") or "training_cache.json")
+        path.write_text(json.dumps(cache.new_entries, indent=1, sort_keys=True))
+
+
 def judge(spec: dict) -> dict:
     """Verdicts for every graded cell of every notebook: {notebook: {grade_id: outputs}}."""
+    cache = training_cache_for(spec)
+    previous = trainingcache.install(cache)
+    try:
+        return _judge(spec, cache)
+    finally:
+        trainingcache.install(previous)
+        write_training_cache(spec, cache)
+
+
+def _judge(spec: dict, cache: trainingcache.TrainingCache) -> dict:
     assignment = spec["assignment"]
     try:
         judging = importlib.import_module(f"autograder.{assignment}")
@@ -453,6 +485,8 @@ def judge(spec: dict) -> dict:
                                      "seconds": round(time.monotonic() - started, 2)}
             # Written after each test, so a judge stopped by its limits keeps what it judged.
             Path(spec["verdicts"]).write_text(json.dumps(verdicts, indent=1))
+            if cache.new_entries:
+                write_training_cache(spec, cache)
     return verdicts
 
 

@@ -8,6 +8,10 @@ learned, not on how far the moving averages lagged behind in a short grading run
 Thresholds depend on the number of epochs trained (graders lower it with RESNET_KIT_EPOCHS).
 They were measured with ``benchmarks/resnet50_training.py thresholds`` over several seeds and are kept,
 with the measurements, in ``autograder/resnets/thresholds.json``.
+
+The grader trains each architecture once: the result is kept in the judge's training cache
+(:mod:`autograder.engine.trainingcache`) under a key of the architecture, the grader's seed,
+the data, the budget and the numerics, and every student with the same key reuses it.
 """
 
 from __future__ import annotations
@@ -63,35 +67,99 @@ def threshold_for(epochs: int) -> tuple[int, float]:
     return budgets[-1], table[budgets[-1]]
 
 
-def train_fresh(model, epochs: int, batch_size: int = 32):
+# What a cached accuracy promises beyond its key's other parts: change it when the training or
+# the measurement changes (the optimizer settings, data and budget are in the key already).
+PROCEDURE = ("resnets.accuracy/1: clone, canonical init, fit shuffled, BatchNorm recalibrated "
+             "on the training set, accuracy on the hidden split")
+BATCH_SIZE = 32
+LEARNING_RATE = 1e-3
+LOSS = "categorical_crossentropy"
+REUSED_NOTE = ("(trained result reused from the training cache: same architecture, seed, data "
+               "and budget)")
+
+
+def _optimizer():
+    import keras
+
+    return keras.optimizers.Adam(learning_rate=LEARNING_RATE)
+
+
+def _compile_and_fit(model, epochs: int, batch_size: int) -> None:
+    from resnet_kit import data
+
+    model.compile(optimizer=_optimizer(), loss=LOSS, metrics=["accuracy"])
+    x_train, y_train, _x_test, _y_test, classes = data.load_signs()
+    x, y = data.preprocess(x_train, y_train, len(classes))
+    model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0)
+
+
+def data_fingerprint() -> str:
+    """sha256 of what training and scoring read: the training arrays and the hidden split."""
+    import hashlib
+
+    from resnet_kit import data
+
+    digest = hashlib.sha256()
+    x_train, y_train, _x_test, _y_test, classes = data.load_signs()
+    for array in (x_train, y_train, classes):
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.shape}/{array.dtype};".encode())
+        digest.update(array.tobytes())
+    digest.update(HIDDEN_SPLIT.read_bytes())
+    return digest.hexdigest()
+
+
+def optimizer_settings() -> dict:
+    """The optimizer's full configuration (learning rate, betas, epsilon, ...), for the key."""
+    import keras
+
+    config = keras.optimizers.serialize(_optimizer())
+    config = dict(config, config={k: v for k, v in config["config"].items() if k != "name"})
+    return json.loads(json.dumps(config, default=str))
+
+
+def train_fresh(model, epochs: int, batch_size: int = BATCH_SIZE, seed: int | None = None):
     """A copy of ``model``'s architecture with fresh weights, trained as notebook 2 trains
     (Adam, learning rate 1e-3, categorical cross-entropy, batch 32) on the kit's training set.
 
     The grader trains every student's architecture itself, with its own budget and seed, so
     nothing the student's kernel did (its EPOCHS, its training, its patched modules) counts.
+    With a ``seed``, the weights are initialised canonically (the same network gets the same
+    initial weights however it was written) and training is deterministic.
     """
-    import keras
+    from autograder.engine import trainingcache
 
-    from resnet_kit import data
-
-    fresh = keras.models.clone_model(model)
-    fresh.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3),
-                  loss="categorical_crossentropy", metrics=["accuracy"])
-    x_train, y_train, _x_test, _y_test, classes = data.load_signs()
-    x, y = data.preprocess(x_train, y_train, len(classes))
-    fresh.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0)
+    fresh, _canonical = trainingcache.prepared_copy(model, seed)
+    _compile_and_fit(fresh, epochs, batch_size)
     return fresh
+
+
+def trained_accuracy(model, epochs: int, batch_size: int = BATCH_SIZE):
+    """Hidden-split accuracy of ``model``'s architecture trained from canonical weights with
+    the grader's seed, or the same result from the judge's training cache
+    (:mod:`autograder.engine.trainingcache`). Returns a ``trainingcache.Outcome``."""
+    from autograder.engine import trainingcache
+
+    key_parts = {"procedure": PROCEDURE, "data": data_fingerprint(), "epochs": int(epochs),
+                 "batch_size": int(batch_size), "optimizer": optimizer_settings(), "loss": LOSS}
+    return trainingcache.train_or_reuse(
+        model, lambda fresh: _compile_and_fit(fresh, epochs, batch_size),
+        hidden_split_accuracy, key_parts)
 
 
 def check_training(model, epochs: int) -> str:
     """Train ``model``'s architecture for ``epochs`` and assert the hidden-split accuracy
     reaches the threshold measured for that budget."""
     budget, threshold = threshold_for(epochs)
-    accuracy = hidden_split_accuracy(train_fresh(model, epochs))
+    outcome = trained_accuracy(model, epochs)
+    accuracy = outcome.accuracy
+    note = f" {REUSED_NOTE}" if outcome.reused else ""
     assert accuracy >= threshold, (
         f"the grader trained your ResNet-50 for {epochs} epoch(s) and it classifies "
-        f"{accuracy:.1%} of the hidden hand signs correctly; the reference ResNet-50 reaches at "
-        f"least {threshold:.1%} with that budget ({budget}-epoch threshold). Check that the "
-        "model trains: does the training loss go down? Are the blocks' visible tests passing?"
+        f"{accuracy:.1%} of the hidden hand signs correctly{note}; the reference ResNet-50 "
+        f"reaches at least {threshold:.1%} with that budget ({budget}-epoch threshold). Check "
+        "that the model trains: does the training loss go down? Are the blocks' visible tests "
+        "passing?"
     )
-    return f"hidden-split accuracy {accuracy:.3f} >= {threshold:.3f} ({budget}-epoch threshold)"
+    return (f"hidden-split accuracy {accuracy:.3f} >= {threshold:.3f} ({budget}-epoch "
+            f"threshold){note}")
