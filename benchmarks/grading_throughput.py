@@ -66,18 +66,35 @@ def course_copy(dest: Path, notebooks: list[str] | None) -> Course:
 
 def shortcut_first(source: str) -> str:
     """The convolutional block with its shortcut path built before the main path: the same
-    network, its layers created in another order."""
-    lines = source.split("\n")
-    short = [i for i, line in enumerate(lines) if re.match(r"\s*X_shortcut\s*=\s*layers\.", line)]
-    first_main = next((i for i, line in enumerate(lines)
-                       if re.match(r"\s*X\s*=\s*layers\.Conv2D", line)), None)
-    if not short or first_main is None or short[0] < first_main:
+    network, its layers created in another order (other auto-generated names too)."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
         return source
-    block = [lines[i] for i in short]
-    # a statement may continue on the next lines (inside parentheses)
-    rest = [line for i, line in enumerate(lines) if i not in short]
-    at = rest.index(lines[first_main])
-    return "\n".join(rest[:at] + block + rest[at:])
+    lines = source.split("\n")
+    for fn in ast.walk(tree):
+        if not (isinstance(fn, ast.FunctionDef) and fn.name == "convolutional_block"):
+            continue
+        def assigns(stmt, name):
+            return (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
+                    and isinstance(stmt.targets[0], ast.Name) and stmt.targets[0].id == name
+                    and isinstance(stmt.value, ast.Call))
+        shortcut = [st for st in fn.body if assigns(st, "X_shortcut")]
+        main = [st for st in fn.body if assigns(st, "X")]
+        if not shortcut or not main or shortcut[0].lineno < main[0].lineno:
+            return source
+        moved = {i for st in shortcut for i in range(st.lineno - 1, st.end_lineno)}
+        block = [lines[i] for i in sorted(moved)]
+        out = []
+        for i, line in enumerate(lines):
+            if i == main[0].lineno - 1:
+                out += block
+            if i not in moved:
+                out.append(line)
+        return "\n".join(out)
+    return source
 
 
 def build_class(course: Course, dest: Path, correct: int, bugs: int, broken: int) -> dict:
