@@ -210,15 +210,13 @@ def main() -> None:
           f"{len(kinds) - args.correct - args.bugs} broken or hostile); notebooks: "
           f"{', '.join(notebooks) if notebooks else 'all'}; {args.epochs} epoch(s); "
           f"{os.cpu_count()} cores", flush=True)
-    rows, first = [], None
+    first = None
     for mode in modes:
         out = grade(course, cls, work / f"reports-{mode}", args.epochs, mode)
         same = "-" if first is None else ("yes" if grades(out["results"]) == grades(first["results"])
                                           else "NO")
         first = first or out
         speed = n / out["seconds"] * 3600
-        rows.append((mode, out["seconds"], speed, first["seconds"] / out["seconds"], out["hits"],
-                     same))
         print(f"{mode:16s} {out['seconds']:8.0f} s  {speed:7.1f} students/h  "
               f"x{first['seconds'] / out['seconds']:.2f} vs {modes[0]}  cache hits {out['hits']:3d}"
               f"  same grades as {modes[0]}: {same}", flush=True)

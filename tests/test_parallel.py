@@ -15,13 +15,12 @@ import threading
 import time
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from autograder.engine import parallel
 from autograder.engine.democlass import ClassBuilder
 from autograder.engine.grading import Grader, load_results
-from autograder.engine.toy import TOY_ASSIGNMENT, TOY_NOTEBOOK, make_toy_course
+from autograder.engine.toy import TOY_ASSIGNMENT, make_toy_course
 from autograder.engine.course import Course
 
 from conftest import needs_sandbox
@@ -92,7 +91,6 @@ class DaskCluster:
         self.address = f"tcp://127.0.0.1:{_free_port()}"
         port = self.address.rsplit(":", 1)[1]
         env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-        self.logs = tmp
         self.scheduler = subprocess.Popen(
             [DASK, "scheduler", "--host", "127.0.0.1", "--port", port, "--no-dashboard"],
             stdout=open(tmp / "scheduler.log", "wb"), stderr=subprocess.STDOUT, env=env)

@@ -21,7 +21,6 @@ from . import _fastimport  # noqa: F401  (before nbformat/nbgrader)
 
 import argparse
 import filecmp
-import os
 import sys
 import textwrap
 import time

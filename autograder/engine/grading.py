@@ -263,19 +263,13 @@ class PendingStudent:
     started: float
 
 
-def parallel_job(pending: PendingStudent):
-    from .parallel import Job
-
-    return Job(pending.sf.student, pending.spec, pending)
-
-
 class Progress:
     """One line as each student is done: points, status, seconds, and for the batch how many
     are done and left, the time so far and an ETA (from the pace so far, parallel included)."""
 
     def __init__(self, total: int, say):
         self.total, self.say, self.count = total, say, 0
-        self.started = self.last = time.monotonic()
+        self.started = time.monotonic()
 
     def starting(self, student: str, one_at_a_time: bool) -> str:
         """The line said as a student's job starts (its number only when jobs run in order)."""
@@ -291,7 +285,6 @@ class Progress:
                  f"{result['status']} (job {result.get('seconds', 0.0):.1f} s) | done "
                  f"{self.count}, left {left}, elapsed {fmt_seconds(elapsed)}, "
                  f"ETA {fmt_seconds(eta)}")
-        self.last = now
         return result
 
 
@@ -467,7 +460,7 @@ class Grader:
                 else:
                     queue.append(parallel.Job(sf.student, pending.spec, pending))
             def before(job) -> None:
-                self.before_job(job)
+                self.before_job(job.spec)
                 self.say(progress.starting(job.student, one_at_a_time=self.workers == 1
                                            and not self.scheduler))
 
@@ -486,15 +479,15 @@ class Grader:
             runner.close()
         return results
 
-    def before_job(self, job) -> None:
+    def before_job(self, spec: dict) -> None:
         """Just before a job is handed to a runner: it gets the training cache as it is now,
         and its TensorFlow a fair share of the cores when jobs share this machine."""
-        job.spec["training_cache"] = self.training_cache
+        spec["training_cache"] = self.training_cache
         if self.workers > 1 and not self.scheduler:
             from .parallel import threads_per_job
 
             threads = str(threads_per_job(self.workers))
-            job.spec["env"].update({"TF_NUM_INTRAOP_THREADS": threads,
+            spec["env"].update({"TF_NUM_INTRAOP_THREADS": threads,
                                     "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": threads})
 
     # -- one student ----------------------------------------------------------------------
@@ -523,13 +516,6 @@ class Grader:
         out_dir.mkdir(parents=True, exist_ok=True)
         ordered = {key: result[key] for key in sorted(result)}
         (out_dir / f"{result['student']}.json").write_text(json.dumps(ordered, indent=1) + "\n")
-
-    def grade_student(self, sf: intake.StudentFiles) -> dict:
-        """One student, here and now (a batch runs the same steps through its runner)."""
-        pending = self.start_student(sf)
-        if pending.spec is not None:
-            self.before_job(parallel_job(pending))
-        return self.finish_student(pending, jobs.run(pending.spec) if pending.spec else None)
 
     def start_student(self, sf: intake.StudentFiles) -> PendingStudent:
         """The coordinator's part before the job: the student's files repaired into nbgrader's

@@ -118,22 +118,6 @@ def optimizer_settings() -> dict:
     return json.loads(json.dumps(config, default=str))
 
 
-def train_fresh(model, epochs: int, batch_size: int = BATCH_SIZE, seed: int | None = None):
-    """A copy of ``model``'s architecture with fresh weights, trained as notebook 2 trains
-    (Adam, learning rate 1e-3, categorical cross-entropy, batch 32) on the kit's training set.
-
-    The grader trains every student's architecture itself, with its own budget and seed, so
-    nothing the student's kernel did (its EPOCHS, its training, its patched modules) counts.
-    With a ``seed``, the weights are initialised canonically (the same network gets the same
-    initial weights however it was written) and training is deterministic.
-    """
-    from autograder.engine import trainingcache
-
-    fresh, _canonical = trainingcache.prepared_copy(model, seed)
-    _compile_and_fit(fresh, epochs, batch_size)
-    return fresh
-
-
 def trained_accuracy(model, epochs: int, batch_size: int = BATCH_SIZE):
     """Hidden-split accuracy of ``model``'s architecture trained from canonical weights with
     the grader's seed, or the same result from the judge's training cache
