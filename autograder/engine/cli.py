@@ -160,9 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "from the kit's environment, see README); jobs that fail or lose their "
                         "worker are retried once (default: no cluster)")
         sp.add_argument("--no-cache", dest="cache", action="store_false",
-                        help="train every student's network, even when the training cache "
-                        "(<reports>/<assignment>/training-cache.json) holds the result for the "
-                        "same architecture, seed, data, budget and numerics (default: use it)")
+                        help="train every student's network and run every test, even when "
+                        "the caches hold the result: training-cache.json (same architecture, "
+                        "seed, data, budget and numerics) and verdict-cache.json (same test, "
+                        "same captured inputs, same grader code and numerics), both in "
+                        "<reports>/<assignment>/ (default: use them)")
 
     g = sub.add_parser("grade", help="autograde submissions: results under <reports>/<assignment>/runs/, grades in gradebook.db", epilog=NAMING_RULE,
                        formatter_class=argparse.RawDescriptionHelpFormatter,

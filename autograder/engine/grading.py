@@ -288,6 +288,39 @@ class Progress:
         return result
 
 
+class ResultCache:
+    """A file of judged results by key under the reports folder (trained results, reusable
+    verdicts). The judge is trusted (no student code ran in it) and sends its new entries back;
+    the coordinator alone writes the file, whole-file replace so a reader never sees half a
+    file. ``enabled`` False (``--no-cache``): nothing is read or written."""
+
+    def __init__(self, path: Path, what: str, enabled: bool = True):
+        self.path, self.what, self.enabled = path, what, enabled
+        self.entries: dict = {}
+        if enabled:
+            try:
+                entries = json.loads(path.read_text())
+            except (OSError, ValueError):
+                entries = {}
+            self.entries = entries if isinstance(entries, dict) else {}
+
+    def for_job(self) -> dict | None:
+        """What a job's judge gets: the entries so far, or None when caching is off."""
+        return self.entries if self.enabled else None
+
+    def add(self, new) -> None:
+        if not self.enabled or not isinstance(new, dict) or not new:
+            return
+        self.entries.update({str(k): v for k, v in new.items() if isinstance(v, dict)})
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_suffix(".json.partial")
+        partial.write_text(json.dumps(self.entries, indent=1, sort_keys=True))
+        partial.replace(self.path)
+
+    def describe(self) -> str:
+        return f"{len(self.entries)} {self.what} in {self.path}"
+
+
 class Grader:
     def __init__(self, course: Course, reports: Path, *, timeout: int | None = None,
                  training_timeout: int | None = None, epochs: int | None = None,
@@ -314,7 +347,8 @@ class Grader:
         self.workers = max(1, int(workers or 1))
         self.scheduler = scheduler
         self.cache = cache
-        self.training_cache: dict | None = None  # {key: trained result}; None: --no-cache
+        self.training_cache: ResultCache | None = None  # trained results by architecture
+        self.verdict_cache: ResultCache | None = None  # test outputs by captured inputs
 
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
@@ -355,30 +389,13 @@ class Grader:
             self.run_dir = runs_dir(self.reports, self.course.assignment) / f"{self.run_id}-{n}"
         self.run_dir.mkdir(parents=True)
         self.plan = self.capture_plan()
-        self.training_cache = self.load_training_cache() if self.cache else None
-
-    # -- the training cache: trained results by architecture (see autograder.engine.trainingcache)
-    def training_cache_path(self) -> Path:
-        return self.reports / self.course.assignment / "training-cache.json"
-
-    def load_training_cache(self) -> dict:
-        try:
-            entries = json.loads(self.training_cache_path().read_text())
-        except (OSError, ValueError):
-            return {}
-        return entries if isinstance(entries, dict) else {}
-
-    def add_to_training_cache(self, new: dict) -> None:
-        """The judge's new trained results (it is trusted: no student code ran in it); written
-        by the coordinator only, whole-file replace so a reader never sees half a file."""
-        if self.training_cache is None or not isinstance(new, dict) or not new:
-            return
-        self.training_cache.update({str(k): v for k, v in new.items() if isinstance(v, dict)})
-        path = self.training_cache_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".json.partial")
-        partial.write_text(json.dumps(self.training_cache, indent=1, sort_keys=True))
-        partial.replace(path)
+        # Trained results (autograder.engine.trainingcache) and verdicts (judge.VerdictCache),
+        # kept across runs; `grade --no-cache` turns both off.
+        folder = self.reports / self.course.assignment
+        self.training_cache = ResultCache(folder / "training-cache.json", "trained result(s)",
+                                          self.cache)
+        self.verdict_cache = ResultCache(folder / "verdict-cache.json", "judged test(s)",
+                                         self.cache)
 
     def capture_plan(self) -> dict:
         """The checks' calls (autograder.engine.plan), cached under the reports folder by a
@@ -442,9 +459,9 @@ class Grader:
 
         runner = parallel.runner_for(self.workers, self.scheduler)
         self.say(f"Jobs run {runner.description}"
-                 + ("" if self.training_cache is None else
-                    f"; training cache: {len(self.training_cache)} trained result(s) in "
-                    f"{self.training_cache_path()}") + ".")
+                 + (f"; caches: {self.training_cache.describe()}, "
+                    f"{self.verdict_cache.describe()}" if self.cache else "; caches off")
+                 + ".")
         progress = Progress(len(students), self.say)
         results, queue = [], []
         try:
@@ -480,9 +497,10 @@ class Grader:
         return results
 
     def before_job(self, spec: dict) -> None:
-        """Just before a job is handed to a runner: it gets the training cache as it is now,
-        and its TensorFlow a fair share of the cores when jobs share this machine."""
-        spec["training_cache"] = self.training_cache
+        """Just before a job is handed to a runner: it gets the caches as they are now, and
+        its TensorFlow a fair share of the cores when jobs share this machine."""
+        spec["training_cache"] = self.training_cache.for_job()
+        spec["verdict_cache"] = self.verdict_cache.for_job()
         if self.workers > 1 and not self.scheduler:
             from .parallel import threads_per_job
 
@@ -573,7 +591,8 @@ class Grader:
         job = {"verdicts": {}, "seconds": 0.0}
         if outcome is not None:
             job = self.merge(student, outcome, pending.started)
-            self.add_to_training_cache(outcome.get("training_cache"))
+            self.training_cache.add(outcome.get("training_cache"))
+            self.verdict_cache.add(outcome.get("verdict_cache"))
             flags += [f for f in job["flags"] if f not in flags]
             details += job["details"]
             if not job["recorded"]:

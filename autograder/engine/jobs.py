@@ -36,7 +36,7 @@ from pathlib import Path
 import nbformat
 
 from . import pristine
-from .judge import free_names, split_plan
+from .judge import VERDICT_CACHE_OUT, free_names, split_plan
 
 INSIDE = Path(__file__).resolve().parent / "inside"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -286,6 +286,8 @@ def run_judge(spec: dict, captured: Path) -> dict:
         # training_cache.json, and the coordinator alone writes the cache file.
         "training_cache": spec.get("training_cache"),
         "training_cache_out": TRAINING_CACHE_OUT,
+        "verdict_cache": spec.get("verdict_cache"),  # the same for verdicts
+        "verdict_cache_out": VERDICT_CACHE_OUT,
     }
     (judge_dir / "spec.json").write_text(json.dumps(judge_spec))
     argv = [_python(), "-I", "-m", "autograder.engine.judge", str(judge_dir / "spec.json")]
@@ -310,7 +312,8 @@ def run_judge(spec: dict, captured: Path) -> dict:
     verdicts_path = judge_dir / "verdicts.json"
     verdicts = json.loads(verdicts_path.read_text()) if verdicts_path.is_file() else {}
     return {"ended": ended, "verdicts": verdicts,
-            "training_cache": _read_json(judge_dir / TRAINING_CACHE_OUT)}
+            "training_cache": _read_json(judge_dir / TRAINING_CACHE_OUT),
+            "verdict_cache": _read_json(judge_dir / VERDICT_CACHE_OUT)}
 
 
 def _read_json(path: Path) -> dict:
@@ -350,7 +353,7 @@ def run(spec: dict) -> dict:
     judged = run_judge(spec, trusted / "captures")
     return {"student": spec["student"], "sandbox": sandbox_ended, "pristine": pristine_ended,
             "judge": judged["ended"], "verdicts": judged["verdicts"], "skipped_files": skipped,
-            "training_cache": judged["training_cache"],
+            "training_cache": judged["training_cache"], "verdict_cache": judged["verdict_cache"],
             "seconds": round(time.monotonic() - started, 2),
             "executed_dir": str(trusted / "executed"), "journal_dir": str(trusted / "journal")}
 

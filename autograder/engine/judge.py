@@ -16,6 +16,12 @@ cache so far; null or absent: caching off) is installed for the assignment's cod
 entries this judge adds are written to ``training_cache_out`` (default
 ``training_cache.json``, next to ``verdicts.json``) after each test and at the end.
 
+Verdicts are shared the same way (:class:`VerdictCache`, spec keys ``verdict_cache`` and
+``verdict_cache_out``): a test's outputs depend only on its code, the captured records of the
+names it reads, the grader's code, data and settings, and the numerics; a test whose key was
+judged before gets that verdict without running (students who submit the same code capture
+the same records). A judge whose tests all hit never imports TensorFlow.
+
 How a test cell runs here: its code is executed in a namespace where every name it uses from
 the student's notebook is replaced by what was captured: a number stays a number, a model is
 rebuilt from its architecture with Keras' safe mode (fresh weights from the grader's seed), a
@@ -30,12 +36,15 @@ from __future__ import annotations
 import ast
 import builtins
 import contextlib
+import hashlib
 import importlib
 import io
 import json
+import os
 import sys
 import time
 import traceback
+from importlib import metadata
 from pathlib import Path
 
 from . import _fastimport  # noqa: F401  (before nbformat)
@@ -438,18 +447,102 @@ def write_training_cache(spec: dict, cache: trainingcache.TrainingCache) -> None
         path.write_text(json.dumps(cache.new_entries, indent=1, sort_keys=True))
 
 
+# --- verdicts judged once per identical capture ------------------------------------------------
+
+# A verdict is reused only when it is a test's own: passed, or failed with one of these (not a
+# grader error, a timeout or the machine running out of something).
+REUSABLE_ERRORS = ("AssertionError", "NotSupported", "NotImplementedError", "NameError")
+VERDICT_CACHE_OUT = "verdict_cache.json"
+_REPO = Path(__file__).resolve().parents[2]
+
+
+def judging_fingerprint() -> str:
+    """Everything besides a test's own inputs that decides its verdict: the grader's code and
+    data (autograder/, resnet_kit/, the shipped data), the versions and the numerics (CPU,
+    usable cores, the environment that sets threads and oneDNN)."""
+    from resnet_kit import data
+
+    digest = hashlib.sha256()
+    roots = [_REPO / "autograder", _REPO / "resnet_kit", data.default_data_dir()]
+    for root in roots:
+        files = sorted(p for p in root.rglob("*") if p.is_file()
+                       and p.suffix in (".py", ".json", ".h5") and "__pycache__" not in p.parts)
+        for path in files:
+            digest.update(str(path.relative_to(root.parent)).encode() + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    versions = {}
+    for package in ("tensorflow", "keras", "numpy", "nbgrader"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = os.cpu_count()
+    numerics = {"cpu": trainingcache.cpu_description(), "cpus_usable": cpus,
+                "environment": {name: os.environ.get(name)
+                                for name in trainingcache.NUMERICS_ENVIRONMENT}}
+    return trainingcache.sha256_json({"files": digest.hexdigest(), "versions": versions,
+                                       "numerics": numerics})
+
+
+class VerdictCache:
+    """Test outputs by key. ``entries`` None: caching off. New entries are kept apart for the
+    coordinator, which alone writes the cache file."""
+
+    def __init__(self, entries: dict | None):
+        self.enabled = isinstance(entries, dict)
+        self.entries = dict(entries) if self.enabled else {}
+        self.new_entries: dict = {}
+        self._fingerprint: str | None = None
+
+    def key(self, *, notebook: str, grade_id: str, code: str, records: dict, names: set,
+            plan: dict, pristine: dict, grader_values: dict, settings: dict) -> str:
+        if self._fingerprint is None:
+            self._fingerprint = judging_fingerprint()
+        return trainingcache.sha256_json({
+            "format": 1, "judging": self._fingerprint, "notebook": notebook,
+            "grade_id": grade_id, "code": code,
+            "records": {n: records[n] for n in sorted(names) if n in records},
+            "plan": {n: plan[n] for n in sorted(names) if n in plan},
+            "pristine": pristine, "grader_values": grader_values,
+            "settings": {k: settings.get(k) for k in ("epochs", "seed", "training_timeout")},
+        })
+
+    def get(self, key: str) -> list[dict] | None:
+        entry = self.entries.get(key)
+        outputs = entry.get("outputs") if isinstance(entry, dict) else None
+        return outputs if isinstance(outputs, list) else None
+
+    def add(self, key: str, outputs: list[dict]) -> None:
+        errors = [o.get("ename") for o in outputs if o.get("output_type") == "error"]
+        if self.enabled and all(e in REUSABLE_ERRORS for e in errors):
+            self.entries[key] = self.new_entries[key] = {"outputs": outputs}
+
+
+def write_verdict_cache(spec: dict, cache: VerdictCache) -> None:
+    if cache.enabled:
+        path = Path(spec.get("verdict_cache_out") or VERDICT_CACHE_OUT)
+        path.write_text(json.dumps(cache.new_entries, indent=1, sort_keys=True))
+
+
 def judge(spec: dict) -> dict:
     """Verdicts for every graded cell of every notebook: {notebook: {grade_id: outputs}}."""
     cache = training_cache_for(spec)
+    verdict_cache = VerdictCache(spec.get("verdict_cache"))
     previous = trainingcache.install(cache)
     try:
-        return _judge(spec, cache)
+        return _judge(spec, cache, verdict_cache)
     finally:
         trainingcache.install(previous)
         write_training_cache(spec, cache)
+        write_verdict_cache(spec, verdict_cache)
 
 
-def _judge(spec: dict, cache: trainingcache.TrainingCache) -> dict:
+def _judge(spec: dict, cache: trainingcache.TrainingCache,
+           verdict_cache: VerdictCache | None = None) -> dict:
+    verdict_cache = verdict_cache or VerdictCache(None)
     assignment = spec["assignment"]
     try:
         judging = importlib.import_module(f"autograder.{assignment}")
@@ -466,16 +559,33 @@ def _judge(spec: dict, cache: trainingcache.TrainingCache) -> dict:
         nb_verdicts = verdicts.setdefault(nb_path.stem, {})
         for grade_id, code in graded_cells(nb_path):
             started = time.monotonic()
+            reused = False
             try:
                 records = read_record(captures / nb_path.stem / f"{grade_id}.json")
                 if records is None:
                     outputs = [_error(AssertionError(NOT_CAPTURED))]
                 else:
-                    ns = namespace_for(records, plan, grader_values,
-                                       pristine.get(nb_path.stem, {}).get(grade_id, {}),
-                                       names=set(free_names(code)))
-                    with time_budget(budget):
-                        outputs = run_test(code, ns, seed=int(settings.get("seed", GRADER_SEED)))
+                    names = set(free_names(code))
+                    own_pristine = pristine.get(nb_path.stem, {}).get(grade_id, {})
+                    key = outputs = None
+                    reused = False
+                    if verdict_cache.enabled:
+                        key = verdict_cache.key(
+                            notebook=nb_path.stem, grade_id=grade_id, code=code,
+                            records=records, names=names, plan=plan,
+                            pristine={n: {str(i): r for i, r in calls.items()}
+                                      for n, calls in own_pristine.items()},
+                            grader_values=grader_values, settings=settings)
+                        outputs = verdict_cache.get(key)
+                        reused = outputs is not None
+                    if outputs is None:
+                        ns = namespace_for(records, plan, grader_values, own_pristine,
+                                           names=names)
+                        with time_budget(budget):
+                            outputs = run_test(code, ns,
+                                               seed=int(settings.get("seed", GRADER_SEED)))
+                        if key is not None:
+                            verdict_cache.add(key, outputs)
             except GraderError as exc:
                 outputs = [{"output_type": "error", "ename": "GraderError", "evalue": str(exc),
                             "traceback": [f"GraderError: {exc}"]}]
@@ -483,10 +593,14 @@ def _judge(spec: dict, cache: trainingcache.TrainingCache) -> dict:
                 outputs = [_error(exc)]
             nb_verdicts[grade_id] = {"outputs": outputs,
                                      "seconds": round(time.monotonic() - started, 2)}
+            if reused:
+                nb_verdicts[grade_id]["reused"] = True  # from the verdict cache
             # Written after each test, so a judge stopped by its limits keeps what it judged.
             Path(spec["verdicts"]).write_text(json.dumps(verdicts, indent=1))
             if cache.new_entries:
                 write_training_cache(spec, cache)
+            if verdict_cache.new_entries:
+                write_verdict_cache(spec, verdict_cache)
     return verdicts
 
 

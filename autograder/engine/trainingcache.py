@@ -93,7 +93,7 @@ NUMERICS_ENVIRONMENT = ("TF_ENABLE_ONEDNN_OPTS", "TF_DETERMINISTIC_OPS", "TF_CUD
 KEY_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 
 
-def _sha256_json(value) -> str:
+def sha256_json(value) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":"))
                           .encode()).hexdigest()
 
@@ -264,7 +264,7 @@ def canonical_description(model) -> tuple[list[CanonicalLayer], dict] | None:
         }
         if not nodes:  # a model input: told apart from others by its position
             description["input_position"] = inputs.index(name) if name in inputs else None
-        labels[name] = _sha256_json(description)
+        labels[name] = sha256_json(description)
         depths[name] = 1 + max((depths[dep] for dep in dependencies[name]), default=-1)
         for consumer in consumers[name]:
             waiting[consumer] -= 1
@@ -301,7 +301,7 @@ def architecture_fingerprint(model) -> str | None:
     """sha256 of the canonical description: equal for the same network however it was
     written (None: cannot be canonicalised)."""
     found = canonical_description(model)
-    return None if found is None else _sha256_json(found[1])
+    return None if found is None else sha256_json(found[1])
 
 
 # --- canonical initial weights ----------------------------------------------------------------
@@ -392,7 +392,7 @@ def enable_determinism() -> bool:
     return _determinism_enabled
 
 
-def _cpu() -> dict:
+def cpu_description() -> dict:
     fields: dict = {}
     try:
         with open("/proc/cpuinfo") as f:
@@ -437,7 +437,7 @@ def numerics_fingerprint() -> dict:
         "dtype_policy": keras.config.dtype_policy().name,
         "gpus": gpus,
         "cuda": [build.get("cuda_version"), build.get("cudnn_version")] if gpus else None,
-        "cpu": _cpu(),
+        "cpu": cpu_description(),
         "cpus_usable": cpus_usable,
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
@@ -449,7 +449,7 @@ def numerics_fingerprint() -> dict:
 
 def training_key(**parts) -> str:
     """The cache key: sha256 over every part (architecture, data, budget, seed, numerics)."""
-    return _sha256_json(parts)
+    return sha256_json(parts)
 
 
 # --- the cache --------------------------------------------------------------------------------
