@@ -15,13 +15,16 @@ The class (resnets assignment, built from the solutions like the demo class):
 Modes (each grades the whole class into a fresh reports folder, so a cache starts empty):
 
 * ``serial-nocache``: one student after the other, every network trained (the baseline);
-* ``serial``: one after the other, with the training cache;
+* ``serial``: one after the other, with the caches (trained results, judged tests);
 * ``workersN``: N local Dask worker processes (``grade --workers N``), with the cache;
 * ``workersN-nocache``: the same without the cache;
 * ``daskN``: ``dask scheduler`` + N ``dask worker`` started here, graded with ``--scheduler``.
 
-It prints, per mode: total time, students per hour, speed-up over the first mode, training
-cache hits, and whether every grade equals the first mode's. The machine is shared: compare
+It prints, per mode: total time, students per hour, speed-up over the first mode, cache hits
+(trained results and judged tests reused), and whether every grade equals the first mode's. Then (unless ``--no-step-time``)
+the ResNet-50 training step time of the kit's network against keras.applications.ResNet50
+(weights=None, TensorFlow's defaults), and of the kit's in mixed_bfloat16 where the CPU has
+bfloat16 support (benchmarks/resnet50_training.py steptime). The machine is shared: compare
 modes within one run only. ``--notebooks`` restricts the class to some notebooks (notebook 2
 alone is where training happens).
 """
@@ -176,9 +179,14 @@ def grade(course: Course, cls: Path, reports: Path, epochs: int, mode: str) -> d
             proc.terminate()
             proc.wait(30)
     results = {r["student"]: r for r in load_results(reports, course.assignment)}
-    # A hit is a judged training test that says it reused the cache's result.
-    hits = sum("training cache" in path.read_text()
-               for path in reports.glob("resnets/runs/*/jobs/*/judge/verdicts.json"))
+    # Hits: judged tests reused from the verdict cache, and trained results reused from the
+    # training cache (a test that ran and says so).
+    verdicts = [json.loads(path.read_text())
+                for path in reports.glob("resnets/runs/*/jobs/*/judge/verdicts.json")]
+    cells = [cell for v in verdicts for nb in v.values() for cell in nb.values()]
+    hits = {"verdicts": sum(bool(cell.get("reused")) for cell in cells),
+            "trained": sum(not cell.get("reused") and "training cache" in json.dumps(cell["outputs"])
+                           for cell in cells)}
     (reports / "grading.log").write_text(log.getvalue())
     return {"seconds": seconds, "results": results, "log": log.getvalue(), "hits": hits}
 
@@ -198,6 +206,8 @@ def main() -> None:
                    help="comma-separated notebooks to grade (default: all of the assignment)")
     p.add_argument("--modes", default="serial-nocache,serial,workers2,dask2")
     p.add_argument("--keep", type=Path, default=None, help="keep the work folder here")
+    p.add_argument("--no-step-time", action="store_true",
+                   help="skip the training step-time comparison")
     args = p.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="grading-throughput-"))
     notebooks = args.notebooks.split(",") if args.notebooks else None
@@ -218,14 +228,23 @@ def main() -> None:
         first = first or out
         speed = n / out["seconds"] * 3600
         print(f"{mode:16s} {out['seconds']:8.0f} s  {speed:7.1f} students/h  "
-              f"x{first['seconds'] / out['seconds']:.2f} vs {modes[0]}  cache hits {out['hits']:3d}"
-              f"  same grades as {modes[0]}: {same}", flush=True)
+              f"x{first['seconds'] / out['seconds']:.2f} vs {modes[0]}  reused: "
+              f"{out['hits']['trained']:3d} trained results, {out['hits']['verdicts']:3d} "
+              f"judged tests  same grades as {modes[0]}: {same}", flush=True)
     totals = {s: r["total"] for s, r in first["results"].items()}
     print("points of the first mode by kind: " + json.dumps(
         {kind: sorted({totals[s] for s, k in kinds.items() if k == kind})
          for kind in sorted(set(kinds.values()))}))
     if args.keep is None:
         shutil.rmtree(work, ignore_errors=True)
+    if not args.no_step_time:
+        sys.path.insert(0, str(HERE / "benchmarks"))
+        from resnet50_training import step_times
+
+        print("ResNet-50 training step (batch 32, oneDNN on), alternating:", flush=True)
+        times = step_times(out=lambda line: print(line, flush=True))
+        for label, values in times.items():
+            print(f"  {label:52s} best {min(values):.3f} s/step")
 
 
 if __name__ == "__main__":

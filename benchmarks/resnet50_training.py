@@ -6,6 +6,12 @@ and TensorFlow's import-time settings are the same as in a student's kernel.
 
     python benchmarks/resnet50_training.py speed [--steps 8]
         seconds per batch of 32 with oneDNN on and off, measured alternately in one run
+    python benchmarks/resnet50_training.py steptime [--steps 8] [--rounds 2]
+        seconds per training step of the kit's ResNet50 against keras.applications.ResNet50
+        (weights=None), and of the kit's in mixed_bfloat16 where the CPU supports bfloat16
+    python benchmarks/resnet50_training.py transfer --eval-dir DIR [--epochs 10] [--seeds 0 1]
+        trains on the kit's images and scores every Coursera-schema .h5 file in DIR (e.g. the
+        real SIGNS photos, which the kit does not include): accuracy and confusion matrix
     python benchmarks/resnet50_training.py thresholds --epochs 1 2 --seeds 0 1 2 3 4 [--write]
         hidden-split accuracy after each budget over several seeds; --write stores the
         measurements and thresholds (minimum over seeds minus a margin) in
@@ -49,7 +55,11 @@ import keras, numpy as np
 if "bn_momentum" in args:
     ns["BN_MOMENTUM"] = args["bn_momentum"]
 device.seed_everything(args["seed"])
-model = ns["ResNet50"](input_shape=(64, 64, 3), classes=6)
+keras.mixed_precision.set_global_policy(args.get("policy", "float32"))
+if args.get("arch", "kit") == "keras":  # Keras' own ResNet-50 with TensorFlow's defaults
+    model = keras.applications.ResNet50(weights=None, input_shape=(64, 64, 3), classes=6)
+else:
+    model = ns["ResNet50"](input_shape=(64, 64, 3), classes=6)
 model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy",
               metrics=["accuracy"])
 result = {k: v for k, v in args.items() if k != "notebook"}
@@ -74,6 +84,21 @@ else:
     result["test_accuracy_as_trained"] = float(model.evaluate(x_test, y_test1, verbose=0)[1])
     result["hidden_accuracy"] = accuracy.hidden_split_accuracy(model, recalibrate=True)
     result["test_accuracy_recalibrated"] = float(model.evaluate(x_test, y_test1, verbose=0)[1])
+    predicted = np.argmax(model.predict(x_test, batch_size=32, verbose=0), axis=1)
+    truth = np.argmax(y_test1, axis=1)
+    result["test_per_class"] = [float(np.mean(predicted[truth == c] == c)) for c in range(6)]
+    # Any other Coursera-schema files (e.g. the real SIGNS photos an instructor owns): the
+    # network trained on the kit's images, scored on them as they are.
+    result["eval"] = {}
+    for path in args.get("eval_files", []):
+        x, y, _ = data.load_signs_split(path)
+        predicted = np.argmax(model.predict(data.normalize_images(x), batch_size=32, verbose=0), axis=1)
+        truth = y.ravel()
+        confusion = np.zeros((6, 6), dtype=int)
+        np.add.at(confusion, (truth, predicted), 1)
+        result["eval"][path] = {"images": int(truth.size),
+                                "accuracy": float(np.mean(predicted == truth)),
+                                "confusion": confusion.tolist()}
 print("RESULT " + json.dumps(result), flush=True)
 """
 
@@ -101,6 +126,45 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {platform.system()}"
 
 
+def cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return set(next(line.split(":", 1)[1].split() for line in f if line.startswith("flags")))
+    except (OSError, StopIteration):
+        return set()
+
+
+def bf16_capable() -> bool:
+    """bfloat16 has hardware support on this CPU (AVX512-BF16 or AMX); elsewhere it is emulated."""
+    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
+
+
+# (label, worker arguments): the kit's network against Keras' own, in float32 and bfloat16.
+STEP_TIME_VARIANTS = [
+    ("kit ResNet50, float32", {"arch": "kit", "policy": "float32"}),
+    ("keras.applications.ResNet50(weights=None), float32", {"arch": "keras", "policy": "float32"}),
+    ("kit ResNet50, mixed_bfloat16", {"arch": "kit", "policy": "mixed_bfloat16"}),
+]
+
+
+def step_times(steps: int = 8, rounds: int = 2, out=print) -> dict[str, list[float]]:
+    """Seconds per training step (batch 32, oneDNN on) of each variant, alternating in rounds
+    so that the machine's noise falls on all of them alike; mixed_bfloat16 only where the CPU
+    supports it."""
+    variants = [(label, v) for label, v in STEP_TIME_VARIANTS
+                if v["policy"] == "float32" or bf16_capable()]
+    if len(variants) < len(STEP_TIME_VARIANTS):
+        out("# mixed_bfloat16 left out: this CPU has neither avx512_bf16 nor amx_bf16")
+    times: dict[str, list[float]] = {label: [] for label, _ in variants}
+    for round_ in range(rounds):
+        for label, variant in variants:
+            r = run_worker(mode="speed", seed=0, steps=steps, **variant)
+            times[label].append(r["seconds_per_batch"])
+            out(f"round {round_}  {label:52s} {r['seconds_per_batch']:.3f} s/step  "
+                f"~{r['seconds_per_batch'] * 34:.0f} s/epoch")
+    return times
+
+
 def speed(args) -> None:
     print(f"# ResNet-50, batch 32, 64x64x3, {args.steps} timed steps per sample; {machine()}")
     for round_ in range(args.rounds):
@@ -116,7 +180,7 @@ def thresholds(args) -> None:
     measured = []
     for epochs in args.epochs:
         for seed in args.seeds:
-            r = run_worker(mode="train", seed=seed, epochs=epochs)
+            r = run_worker(mode="train", seed=seed, epochs=epochs, policy=args.policy)
             measured.append(r)
             print(f"epochs {epochs:2d}  seed {seed}  hidden {r['hidden_accuracy']:.3f}  "
                   f"test(as trained) {r['test_accuracy_as_trained']:.3f}  "
@@ -154,22 +218,61 @@ def momentum(args) -> None:
               f"hidden recalibrated {r['hidden_accuracy']:.3f}  {r['train_seconds']:.0f} s", flush=True)
 
 
+def transfer(args) -> None:
+    """Train on the kit's images, score every Coursera-schema .h5 file of --eval-dir."""
+    files = sorted(str(p) for p in Path(args.eval_dir).expanduser().glob("*.h5"))
+    if not files:
+        raise SystemExit(f"{args.eval_dir}: no .h5 files (Coursera schema: train_set_x/"
+                         "train_set_y or test_set_x/test_set_y, and list_classes)")
+    print(f"# trained on the kit's hand signs, {args.epochs} epoch(s), scored on {len(files)} "
+          f"file(s) of {args.eval_dir}; {machine()}")
+    for seed in args.seeds:
+        r = run_worker(mode="train", seed=seed, epochs=args.epochs, eval_files=files)
+        print(f"seed {seed}  kit test {r['test_accuracy_recalibrated']:.3f}  "
+              f"hidden {r['hidden_accuracy']:.3f}  {r['train_seconds']:.0f} s", flush=True)
+        print("  kit test per class: " + "  ".join(
+            f"{c}: {a:.2f}" for c, a in enumerate(r["test_per_class"])))
+        for path, scored in r["eval"].items():
+            print(f"  {Path(path).name}: {scored['images']} images, accuracy "
+                  f"{scored['accuracy']:.3f} (chance 0.167); confusion (rows: true class, "
+                  "columns: predicted):")
+            for c, row in enumerate(scored["confusion"]):
+                print(f"    {c}: {row}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("speed")
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--rounds", type=int, default=2)
+    p = sub.add_parser("steptime")
+    p.add_argument("--steps", type=int, default=8)
+    p.add_argument("--rounds", type=int, default=2)
+    p = sub.add_parser("transfer")
+    p.add_argument("--eval-dir", required=True,
+                   help="a folder of Coursera-schema .h5 files to score (never shipped)")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p = sub.add_parser("thresholds")
     p.add_argument("--epochs", type=int, nargs="+", default=[1])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--write", action="store_true")
+    p.add_argument("--policy", default="float32",
+                   help="Keras dtype policy, e.g. mixed_bfloat16: does it keep the thresholds?")
     p = sub.add_parser("momentum")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--momenta", type=float, nargs="+", default=[0.99, 0.9])
     args = parser.parse_args()
-    {"speed": speed, "thresholds": thresholds, "momentum": momentum}[args.command](args)
+    if getattr(args, "write", False) and args.policy != "float32":
+        parser.error("--write stores float32 thresholds only (the judge trains in float32)")
+    if args.command == "steptime":
+        print(f"# ResNet-50 training step, batch 32, 64x64x3, oneDNN on; {machine()}")
+        step_times(args.steps, args.rounds, out=lambda line: print(line, flush=True))
+        return
+    {"speed": speed, "thresholds": thresholds, "momentum": momentum,
+     "transfer": transfer}[args.command](args)
 
 
 if __name__ == "__main__":
