@@ -134,3 +134,13 @@ def test_the_coordinators_cache_file_keeps_every_entry_and_is_replaced_whole(tmp
     assert off.for_job() is None and off.entries == {}
     off.add({"k3": {"outputs": []}})
     assert "k3" not in json.loads(path.read_text())
+
+
+def test_a_key_that_cannot_be_made_judges_the_test_instead_of_failing_it(tmp_path, monkeypatch):
+    def broken_key(self, **parts):
+        raise TypeError("cannot key this")
+
+    monkeypatch.setattr(judge.VerdictCache, "key", broken_key)
+    spec = judge_spec(tmp_path, 42, verdict_cache={})
+    assert outputs_of(judge.judge(spec))[0]["text"] == "answer is right: 42\n"
+    assert new_entries(spec) == {}

@@ -510,14 +510,26 @@ class VerdictCache:
             "settings": {k: settings.get(k) for k in ("epochs", "seed", "training_timeout")},
         })
 
-    def get(self, key: str) -> list[dict] | None:
+    def key_or_none(self, **parts) -> str | None:
+        """The key, or None (judge afresh) when caching is off or the parts cannot be keyed: a
+        cache must never fail a test."""
+        if not self.enabled:
+            return None
+        try:
+            return self.key(**parts)
+        except Exception:  # noqa: BLE001 - e.g. a record JSON cannot sort
+            return None
+
+    def get(self, key: str | None) -> list[dict] | None:
+        if key is None:
+            return None
         entry = self.entries.get(key)
         outputs = entry.get("outputs") if isinstance(entry, dict) else None
         return outputs if isinstance(outputs, list) else None
 
-    def add(self, key: str, outputs: list[dict]) -> None:
+    def add(self, key: str | None, outputs: list[dict]) -> None:
         errors = [o.get("ename") for o in outputs if o.get("output_type") == "error"]
-        if self.enabled and all(e in REUSABLE_ERRORS for e in errors):
+        if self.enabled and key is not None and all(e in REUSABLE_ERRORS for e in errors):
             self.entries[key] = self.new_entries[key] = {"outputs": outputs}
 
 
@@ -567,25 +579,21 @@ def _judge(spec: dict, cache: trainingcache.TrainingCache,
                 else:
                     names = set(free_names(code))
                     own_pristine = pristine.get(nb_path.stem, {}).get(grade_id, {})
-                    key = outputs = None
-                    reused = False
-                    if verdict_cache.enabled:
-                        key = verdict_cache.key(
-                            notebook=nb_path.stem, grade_id=grade_id, code=code,
-                            records=records, names=names, plan=plan,
-                            pristine={n: {str(i): r for i, r in calls.items()}
-                                      for n, calls in own_pristine.items()},
-                            grader_values=grader_values, settings=settings)
-                        outputs = verdict_cache.get(key)
-                        reused = outputs is not None
+                    key = verdict_cache.key_or_none(
+                        notebook=nb_path.stem, grade_id=grade_id, code=code, records=records,
+                        names=names, plan=plan,
+                        pristine={n: {str(i): r for i, r in calls.items()}
+                                  for n, calls in own_pristine.items()},
+                        grader_values=grader_values, settings=settings)
+                    outputs = verdict_cache.get(key)
+                    reused = outputs is not None
                     if outputs is None:
                         ns = namespace_for(records, plan, grader_values, own_pristine,
                                            names=names)
                         with time_budget(budget):
                             outputs = run_test(code, ns,
                                                seed=int(settings.get("seed", GRADER_SEED)))
-                        if key is not None:
-                            verdict_cache.add(key, outputs)
+                        verdict_cache.add(key, outputs)
             except GraderError as exc:
                 outputs = [{"output_type": "error", "ename": "GraderError", "evalue": str(exc),
                             "traceback": [f"GraderError: {exc}"]}]
