@@ -309,9 +309,17 @@ class ResultCache:
         return self.entries if self.enabled else None
 
     def add(self, new) -> None:
-        if not self.enabled or not isinstance(new, dict) or not new:
+        """Merge a judge's new entries: sha256 keys with dict values, and the first writer of a
+        key wins (a judge cannot overwrite what another student's judge wrote)."""
+        from .trainingcache import KEY_PATTERN
+
+        if not self.enabled or not isinstance(new, dict):
             return
-        self.entries.update({str(k): v for k, v in new.items() if isinstance(v, dict)})
+        fresh = {k: v for k, v in new.items() if isinstance(k, str) and KEY_PATTERN.match(k)
+                 and isinstance(v, dict) and k not in self.entries}
+        if not fresh:
+            return
+        self.entries.update(fresh)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_suffix(".json.partial")
         partial.write_text(json.dumps(self.entries, indent=1, sort_keys=True))
@@ -499,8 +507,8 @@ class Grader:
     def before_job(self, spec: dict) -> None:
         """Just before a job is handed to a runner: it gets the caches as they are now, and
         its TensorFlow a fair share of the cores when jobs share this machine."""
-        spec["training_cache"] = self.training_cache.for_job()
-        spec["verdict_cache"] = self.verdict_cache.for_job()
+        spec["training_cache"] = self.training_cache.for_job() if self.training_cache else None
+        spec["verdict_cache"] = self.verdict_cache.for_job() if self.verdict_cache else None
         if self.workers > 1 and not self.scheduler:
             from .parallel import threads_per_job
 
@@ -591,8 +599,10 @@ class Grader:
         job = {"verdicts": {}, "seconds": 0.0}
         if outcome is not None:
             job = self.merge(student, outcome, pending.started)
-            self.training_cache.add(outcome.get("training_cache"))
-            self.verdict_cache.add(outcome.get("verdict_cache"))
+            for cache, new in ((self.training_cache, outcome.get("training_cache")),
+                               (self.verdict_cache, outcome.get("verdict_cache"))):
+                if cache is not None:
+                    cache.add(new)
             flags += [f for f in job["flags"] if f not in flags]
             details += job["details"]
             if not job["recorded"]:

@@ -16,11 +16,12 @@ cache so far; null or absent: caching off) is installed for the assignment's cod
 entries this judge adds are written to ``training_cache_out`` (default
 ``training_cache.json``, next to ``verdicts.json``) after each test and at the end.
 
-Verdicts are shared the same way (:class:`VerdictCache`, spec keys ``verdict_cache`` and
-``verdict_cache_out``): a test's outputs depend only on its code, the captured records of the
-names it reads, the grader's code, data and settings, and the numerics; a test whose key was
-judged before gets that verdict without running (students who submit the same code capture
-the same records). A judge whose tests all hit never imports TensorFlow.
+Passing verdicts are shared the same way (:class:`VerdictCache`, spec keys ``verdict_cache``
+and ``verdict_cache_out``): a test's outputs depend only on its code, the captured records of
+the names it reads, the grader's code, data and settings, and the numerics; a test whose key
+passed before passes again without running (students who submit the same code capture the
+same records). Failures are always judged afresh. A judge whose tests all hit never imports
+TensorFlow.
 
 How a test cell runs here: its code is executed in a namespace where every name it uses from
 the student's notebook is replaced by what was captured: a number stays a number, a model is
@@ -399,23 +400,29 @@ class TestTimeout(AssertionError):
     """A test ran past the judge's budget for one test."""
 
 
+class BudgetState:
+    expired = False  # the budget ran out during the test (whatever the test made of that)
+
+
 @contextlib.contextmanager
 def time_budget(seconds: int | None):
     """At most ``seconds`` for one test: a record built to keep the judge busy (thousands of
-    calls, huge models) costs one test, not the job's wall clock."""
+    calls, huge models) costs one test, not the job's wall clock. Yields a BudgetState."""
     import signal
 
+    state = BudgetState()
     if not seconds:
-        yield
+        yield state
         return
 
     def stop(_signum, _frame):
+        state.expired = True
         raise TestTimeout(f"the grader stopped this test after {seconds} s")
 
     previous = signal.signal(signal.SIGALRM, stop)
     signal.alarm(seconds)
     try:
-        yield
+        yield state
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
@@ -449,17 +456,24 @@ def write_training_cache(spec: dict, cache: trainingcache.TrainingCache) -> None
 
 # --- verdicts judged once per identical capture ------------------------------------------------
 
-# A verdict is reused only when it is a test's own: passed, or failed with one of these (not a
-# grader error, a timeout or the machine running out of something).
-REUSABLE_ERRORS = ("AssertionError", "NotSupported", "NotImplementedError", "NameError")
+# Only passes are reused. A failure may be the machine's (a timeout, memory, a lost GPU) even
+# when the checks report it as the student's mistake, and a failed verdict cached under a
+# correct network's key would fail every later student with it; failures are judged afresh.
+# A pass cannot come from the machine running short, and passing outputs are short.
+MAX_CACHED_OUTPUT_BYTES = 64 * 1024
 VERDICT_CACHE_OUT = "verdict_cache.json"
 _REPO = Path(__file__).resolve().parents[2]
+# Besides trainingcache.NUMERICS_ENVIRONMENT: what else picks Keras' backend or BLAS threads.
+VERDICT_ENVIRONMENT = ("KERAS_BACKEND", "KERAS_HOME", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def judging_fingerprint() -> str:
     """Everything besides a test's own inputs that decides its verdict: the grader's code and
-    data (autograder/, resnet_kit/, the shipped data), the versions and the numerics (CPU,
-    usable cores, the environment that sets threads and oneDNN)."""
+    data (autograder/, resnet_kit/, the shipped data), Python and every installed package,
+    Keras' configuration file, the GPU driver, and the numerics (CPU, usable cores, the
+    environment that sets threads, oneDNN and the backend)."""
+    import platform
+
     from resnet_kit import data
 
     digest = hashlib.sha256()
@@ -470,21 +484,21 @@ def judging_fingerprint() -> str:
         for path in files:
             digest.update(str(path.relative_to(root.parent)).encode() + b"\0")
             digest.update(hashlib.sha256(path.read_bytes()).digest())
-    versions = {}
-    for package in ("tensorflow", "keras", "numpy", "nbgrader"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = None
+    packages = sorted(f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions())
+    keras_home = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras")
+    extra_files = [keras_home / "keras.json", Path("/proc/driver/nvidia/version"),
+                   *sorted(Path("/proc/driver/nvidia/gpus").glob("*/information"))]
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:
         cpus = os.cpu_count()
-    numerics = {"cpu": trainingcache.cpu_description(), "cpus_usable": cpus,
-                "environment": {name: os.environ.get(name)
-                                for name in trainingcache.NUMERICS_ENVIRONMENT}}
-    return trainingcache.sha256_json({"files": digest.hexdigest(), "versions": versions,
-                                       "numerics": numerics})
+    names = trainingcache.NUMERICS_ENVIRONMENT + VERDICT_ENVIRONMENT
+    return trainingcache.sha256_json({
+        "files": digest.hexdigest(), "python": platform.python_version(), "packages": packages,
+        "config": {str(p): p.read_text(errors="replace") for p in extra_files if p.is_file()},
+        "numerics": {"cpu": trainingcache.cpu_description(), "cpus_usable": cpus,
+                     "environment": {name: os.environ.get(name) for name in names}},
+    })
 
 
 class VerdictCache:
@@ -506,8 +520,7 @@ class VerdictCache:
             "grade_id": grade_id, "code": code,
             "records": {n: records[n] for n in sorted(names) if n in records},
             "plan": {n: plan[n] for n in sorted(names) if n in plan},
-            "pristine": pristine, "grader_values": grader_values,
-            "settings": {k: settings.get(k) for k in ("epochs", "seed", "training_timeout")},
+            "pristine": pristine, "grader_values": grader_values, "settings": settings,
         })
 
     def key_or_none(self, **parts) -> str | None:
@@ -520,17 +533,29 @@ class VerdictCache:
         except Exception:  # noqa: BLE001 - e.g. a record JSON cannot sort
             return None
 
-    def get(self, key: str | None) -> list[dict] | None:
-        if key is None:
+    def get(self, key: str | None, training: trainingcache.TrainingCache) -> list[dict] | None:
+        """The cached outputs, or None. A verdict that used trained results is reused only while
+        they are all in the training cache (delete one, and the test trains and is judged
+        again)."""
+        entry = self.entries.get(key) if key is not None else None
+        if not isinstance(entry, dict) or not isinstance(entry.get("outputs"), list):
             return None
-        entry = self.entries.get(key)
-        outputs = entry.get("outputs") if isinstance(entry, dict) else None
-        return outputs if isinstance(outputs, list) else None
+        if not all(isinstance(k, str) and training.has(k) for k in entry.get("training", [])):
+            return None
+        return entry["outputs"]
 
-    def add(self, key: str | None, outputs: list[dict]) -> None:
-        errors = [o.get("ename") for o in outputs if o.get("output_type") == "error"]
-        if self.enabled and key is not None and all(e in REUSABLE_ERRORS for e in errors):
-            self.entries[key] = self.new_entries[key] = {"outputs": outputs}
+    def add(self, key: str | None, outputs: list[dict], training_keys=(),
+            machine_trouble: bool = False) -> None:
+        """Keep a verdict for reuse: passes only (no error output), not when the test's time
+        budget ran out (its checks may have turned that into a pass-or-fail of their own), and
+        not when large."""
+        if not self.enabled or key is None or machine_trouble:
+            return
+        if any(o.get("output_type") == "error" for o in outputs):
+            return
+        entry = {"outputs": outputs, "training": sorted(training_keys)}
+        if len(json.dumps(entry)) <= MAX_CACHED_OUTPUT_BYTES:
+            self.entries[key] = self.new_entries[key] = entry
 
 
 def write_verdict_cache(spec: dict, cache: VerdictCache) -> None:
@@ -585,15 +610,17 @@ def _judge(spec: dict, cache: trainingcache.TrainingCache,
                         pristine={n: {str(i): r for i, r in calls.items()}
                                   for n, calls in own_pristine.items()},
                         grader_values=grader_values, settings=settings)
-                    outputs = verdict_cache.get(key)
+                    outputs = verdict_cache.get(key, cache)
                     reused = outputs is not None
                     if outputs is None:
                         ns = namespace_for(records, plan, grader_values, own_pristine,
                                            names=names)
-                        with time_budget(budget):
+                        cache.used.clear()
+                        with time_budget(budget) as budget_state:
                             outputs = run_test(code, ns,
                                                seed=int(settings.get("seed", GRADER_SEED)))
-                        verdict_cache.add(key, outputs)
+                        verdict_cache.add(key, outputs, cache.used,
+                                          machine_trouble=budget_state.expired)
             except GraderError as exc:
                 outputs = [{"output_type": "error", "ename": "GraderError", "evalue": str(exc),
                             "traceback": [f"GraderError: {exc}"]}]

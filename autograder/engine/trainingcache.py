@@ -467,6 +467,12 @@ class TrainingCache:
             if self._valid(key, entry):
                 self._entries[key] = dict(entry)
         self.new_entries: dict[str, dict] = {}
+        # The keys looked up or stored since the judge last cleared it: a verdict that used a
+        # trained result names it, and is reused only while that result is in the cache.
+        self.used: set[str] = set()
+
+    def has(self, key: str) -> bool:
+        return self.enabled and key in self._entries
 
     @staticmethod
     def _valid(key, entry) -> bool:
@@ -477,12 +483,14 @@ class TrainingCache:
     def get(self, key: str) -> dict | None:
         if not self.enabled:
             return None
+        self.used.add(key)
         entry = self._entries.get(key)
         return dict(entry) if entry is not None else None
 
     def put(self, key: str, entry: dict) -> None:
         if not self.enabled or not self._valid(key, entry):
             return
+        self.used.add(key)
         self._entries[key] = dict(entry)
         self.new_entries[key] = dict(entry)
 
