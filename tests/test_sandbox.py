@@ -617,3 +617,33 @@ def test_tensorflow_kernel_runs_under_the_default_limits(box):
               "TF_CPP_MIN_LOG_LEVEL": "2"}, limits=sandbox.DEFAULT_LIMITS)
     assert result.returncode == 0, log
     assert "cell said 9" in log
+
+
+def test_only_the_devices_given_are_bound_into_its_dev(box):
+    """The judge gets the GPU's device nodes this way; student code gets none."""
+    host_device = "/dev/kmsg"  # any host device that bwrap's minimal /dev does not have
+    if not os.path.exists(host_device):
+        pytest.skip(f"{host_device} is not on this machine")
+    code = f"import os; print('visible' if os.path.exists({host_device!r}) else 'absent')"
+    _, log = box(code)
+    assert log.strip() == "absent"
+    _, log = box(code, devices=[host_device, "/dev/nvidia-not-on-this-machine"])
+    assert log.strip() == "visible"
+
+
+def test_student_code_never_gets_the_gpu_but_the_judge_does(monkeypatch, tmp_path):
+    from autograder.engine import jobs
+
+    calls = []
+    monkeypatch.setattr(sandbox, "gpu_devices", lambda: ["/dev/nvidia0"])
+    monkeypatch.setattr(sandbox, "run", lambda argv, **kw: calls.append(kw) or sandbox.SandboxResult(
+        returncode=0, timed_out=False, killed_reason=None, seconds=0.0))
+    job = tmp_path / "job"
+    (job / "control").mkdir(parents=True)
+    spec = {"job_dir": str(job), "settings": {"timeout": 5, "training_timeout": 5,
+                                               "sandbox": True}, "env": {},
+            "source_notebooks": [], "assignment": "a", "plan": {}}
+    jobs.run_student_code(spec)
+    jobs.run_judge(spec, tmp_path / "captures")
+    student, judge_call = calls
+    assert not student.get("devices") and judge_call["devices"] == ["/dev/nvidia0"]

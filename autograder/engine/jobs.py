@@ -186,6 +186,12 @@ def _sandbox_env(spec: dict) -> dict:
     return env
 
 
+def _gpu_env() -> dict:
+    """Which of the worker's GPUs the judge may use (the sandbox clears the environment)."""
+    return {name: os.environ[name] for name in ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES")
+            if name in os.environ}
+
+
 def _data_dir() -> Path:
     from resnet_kit import data
 
@@ -293,10 +299,11 @@ def run_judge(spec: dict, captured: Path) -> dict:
     argv = [_python(), "-I", "-m", "autograder.engine.judge", str(judge_dir / "spec.json")]
     started = time.monotonic()
     if spec["settings"].get("sandbox", True):
+        # The judge runs no student code, so it may train on the worker's GPU, if it has one.
         result = sandbox.run(
             argv, workdir=judge_dir, readonly=judge_view(spec, captured),
-            env={**_sandbox_env(spec), "PYTHONPATH": str(REPO_ROOT)}, limits=_limits(spec),
-            log=job / "judge.log",
+            env={**_sandbox_env(spec), **_gpu_env(), "PYTHONPATH": str(REPO_ROOT)},
+            limits=_limits(spec), log=job / "judge.log", devices=sandbox.gpu_devices(),
         )
         ended = {"returncode": result.returncode, "timed_out": result.timed_out,
                  "killed": result.killed_reason}

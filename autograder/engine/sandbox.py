@@ -249,8 +249,16 @@ def _tmpfs(plan: _Plan, dest: str, size: int, workdir: Path, options: frozenset[
         plan.args += ["--bind", plan.source(str(spill)), dest]
 
 
+def gpu_devices() -> list[str]:
+    """This machine's NVIDIA device nodes (/dev/nvidiactl, /dev/nvidia0, /dev/nvidia-uvm, ...);
+    empty without a GPU."""
+    import glob
+
+    return sorted(glob.glob("/dev/nvidia*"))
+
+
 def _build(bwrap: str, argv: list[str], workdir: Path, readonly, hidden, env: dict[str, str],
-           limits: Limits, stage_dir: str | None, info_fd: int) -> _Plan:
+           limits: Limits, stage_dir: str | None, info_fd: int, devices=()) -> _Plan:
     options = _bwrap_options(bwrap)
     views = [Path(sys.base_prefix), Path(sys.prefix)]
     views += sorted((Path(p) for p in readonly), key=lambda p: len(Path(p).absolute().parts))
@@ -266,6 +274,9 @@ def _build(bwrap: str, argv: list[str], workdir: Path, readonly, hidden, env: di
     if "--disable-userns" in options:  # no nested user namespaces (kernel attack surface)
         a.append("--disable-userns")
     a += ["--proc", "/proc", "--dev", "/dev"]
+    for device in devices:  # host devices the command may use (the judge: the GPU)
+        if os.path.exists(device):
+            a += ["--dev-bind", device, device]
     _tmpfs(plan, "/dev/shm", limits.tmp_bytes, workdir, options)
     _tmpfs(plan, "/tmp", limits.tmp_bytes, workdir, options)  # first: binds may lie under /tmp
     for folder in SYSTEM_DIRS:
@@ -491,9 +502,12 @@ def _pump(pipe, out, cap: int, state: dict) -> None:
 # --- run -------------------------------------------------------------------------------------
 
 def run(argv: list[str], *, workdir: Path, readonly: list[Path] = (), hidden: list[Path] = (),
-        env: dict[str, str], limits: Limits, log: Path, log_bytes: int = LOG_BYTES
-        ) -> SandboxResult:
+        env: dict[str, str], limits: Limits, log: Path, log_bytes: int = LOG_BYTES,
+        devices: list[str] = ()) -> SandboxResult:
     """Run ``argv`` in the sandbox with ``workdir`` as its only writable host folder.
+
+    ``devices``: host device nodes bound into the sandbox's /dev (for the trusted judge, the
+    GPU's; student code never gets any).
 
     Returns when every process of the sandbox is gone. The output (stdout and stderr) goes to
     ``log`` (first ``log_bytes`` kept). On the wall-clock or disk limit the sandbox is killed.
@@ -510,19 +524,20 @@ def run(argv: list[str], *, workdir: Path, readonly: list[Path] = (), hidden: li
             if as_root:
                 _hand_over(workdir, uid, uid)
             return _run(bwrap, argv, workdir, readonly, hidden, env, limits, Path(log),
-                        log_bytes, uid, stage_dir)
+                        log_bytes, uid, stage_dir, devices)
         finally:
             _hand_over(workdir, owner.st_uid, owner.st_gid)
             if stage_dir:
                 os.rmdir(stage_dir)  # only the child's namespace had a mount on it
 
 
-def _run(bwrap, argv, workdir, readonly, hidden, env, limits, log, log_bytes, uid, stage_dir):
+def _run(bwrap, argv, workdir, readonly, hidden, env, limits, log, log_bytes, uid, stage_dir,
+         devices=()):
     info_read, info_write = os.pipe()
     os.set_blocking(info_read, False)
     try:
         plan = _build(bwrap, argv, workdir, readonly, hidden, env, limits, stage_dir,
-                      info_write)
+                      info_write, devices)
     except BaseException:
         os.close(info_read)
         os.close(info_write)
