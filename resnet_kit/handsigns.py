@@ -1,22 +1,41 @@
 """The kit's own hand-signs dataset: a seeded, procedural renderer in pure NumPy.
 
-Each image shows one right hand, palm to the camera, entering from the bottom edge with wrist
-and forearm, holding up 0-5 fingers (class 0 is an "O" made by the curled fingers touching the
-thumb). It mimics the layout of the classic SIGNS photos (64x64x3 uint8, 1080 train / 120 test
-in the Coursera h5 schema) without any of their pixels.
+Each image shows one right hand holding up 0-5 digits, like the classic SIGNS photos
+(64x64x3 uint8, 1080 train / 120 test in the Coursera h5 schema), without any of their pixels.
+The poses, one per class as in those photos:
+
+* 0: a ring ("O"), the hand seen from the thumb side: the index finger (the other fingers
+  behind it) arcs over and meets the thumb tip, leaving a hole that shows the wall;
+* 1: the index finger up, the other fingers curled into a compact fist with the thumb over
+  them; 2: a wide V of index and middle, ring and little finger curled under the thumb;
+  3: thumb, index and middle out, ring and little finger curled; 4: the four fingers up, the
+  thumb folded across the palm; 5: all five spread.
+
+Palm to the camera for 1-5. The hand is fairly small in the frame (palm 14.5-19.5 px wide),
+tilted 5-45 degrees with its fingers leaning up and to the left, and its forearm comes in
+diagonally from the lower right (the wrist bent by up to 25 degrees more) and runs off the
+bottom or right edge; about a third of the arms wear a sleeve, whose cuff sometimes shows.
+Pose, size, tilt, position, skin tone, light, wall and camera are drawn the same way for
+every class; only the hand's shape depends on the label.
 
 How an image is made (see :func:`render_image`):
 
 * the hand is a stack of signed-distance-field parts in "hand units" (palm width = 1): a rounded
-  palm polygon smoothly joined to the thumb's ball and a forearm that runs off the bottom edge;
-  fingers are chains of 3 capsules (phalanges), the thumb a chain from the side of the palm.
-  Raised fingers point up with some spread and bend; folded ones are short curled stubs over
-  the palm; class 0 curls all fingers over to touch the thumb tip, leaving a hole;
-* parts are drawn back to front at 4x resolution (256x256) with smooth coverage, Lambert shading
-  from a normal estimated from the distance field, and a contact shadow that each part casts on
-  the skin under it (the dark lines between fingers); palm creases and skin texture are added;
-* the hand is box-downsampled to 64x64 and laid on a light, tinted, slightly textured wall with
-  a gradient and a soft drop shadow; then blur, chroma softening (as JPEG does) and sensor noise.
+  palm polygon (an edge-on one for the ring) smoothly joined to the ball of the thumb and the
+  forearm; fingers and thumb are chains of capsules (phalanges). Raised fingers have joint
+  creases and the free edge of the nail at the tip; curled ones show a round knuckle at the
+  top of the palm, the back of the middle phalanx (back-of-hand colour) and a nail where the
+  tip tucks in (folded fingers and the thumb over them cast only a faint contact shadow: the
+  fist is one rounded ball); the ring's index finger and thumb follow an ellipse round the
+  hole, with the web between them closing it and the other fingers curled just behind;
+* parts are drawn back to front at 4x resolution (256x256) with smooth coverage, Lambert
+  shading from one warm lamp at the upper right (normal estimated from the distance field)
+  and a contact shadow that each part casts on the skin under it; palm creases and skin
+  texture are added; skin tones span a wide light-to-dark range;
+* the hand is box-downsampled to 64x64 and laid on an off-white to light-grey wall, brighter
+  towards the lamp, with a soft grey shadow of the hand to the lower left; the exposure is
+  bright (highlights clip); then the camera: a slight motion blur, lens blur, sensor noise
+  and a JPEG round trip (4:2:0 chroma, 8x8 DCT quantised at quality 60-90).
 
 Everything random comes from ``np.random.default_rng([base_seed, split_id, index])``, so any
 single image can be regenerated on its own, and a seed gives bit-identical arrays on the same
@@ -206,7 +225,7 @@ def _blur(img, sigma):
 
 # --------------------------------------------------------------------------------------------
 # The hand, in hand units: palm centre at (0, 0), palm width 1, v pointing to the fingers.
-# The thumb is on the image's right: a right hand seen from its palm side.
+# The thumb is on the hand's right (+u): a right hand seen from its palm side.
 
 FINGERS = ("index", "middle", "ring", "little")
 KNUCKLE_U = np.array([0.34, 0.11, -0.12, -0.34])
@@ -226,16 +245,34 @@ PALM = np.array(
         [-0.44, -0.05],
     ]
 )
+# The ball of the thumb, joined smoothly to the palm: capsule ends and radii.
+THENAR = ((0.26, -0.42), (0.38, -0.05), 0.17, 0.12)
+# Class 0's hand turned edge-on (thumb side to the camera): palm side to the left (-u), back
+# of the hand to the right.
+SIDE = np.array(
+    [
+        [-0.26, -0.54],
+        [0.30, -0.55],
+        [0.38, -0.12],
+        [0.38, 0.26],
+        [0.29, 0.47],
+        [0.08, 0.58],
+        [-0.14, 0.56],
+        [-0.26, 0.40],
+        [-0.29, 0.02],
+    ]
+)
+SIDE_THENAR = ((-0.10, -0.34), 0.17)  # the ball of the thumb: its lower end (up to the thumb)
 THUMB_BASE = np.array([0.34, -0.34])
 
-# Which fingers are raised, per class: (probability, thumb raised, raised finger indices).
-SIGN_VARIANTS = {
-    # (A lone middle finger is deliberately left out: it reads as an obscene gesture.)
-    1: [(0.80, False, (0,)), (0.20, True, ())],
-    2: [(0.72, False, (0, 1)), (0.28, True, (0,))],
-    3: [(0.50, True, (0, 1)), (0.50, False, (0, 1, 2))],
-    4: [(1.0, False, (0, 1, 2, 3))],
-    5: [(1.0, True, (0, 1, 2, 3))],
+# The digits raised, per class: (thumb raised, raised finger indices). One pose per class, as
+# the SIGNS photos show; class 0 is the ring ("O") and is built by :func:`_ring_parts`.
+SIGNS = {
+    1: (False, (0,)),  # index; the rest curled into a fist, the thumb over them
+    2: (False, (0, 1)),  # a wide V; ring and little finger curled, the thumb over them
+    3: (True, (0, 1)),  # thumb, index and middle; ring and little finger curled
+    4: (False, (0, 1, 2, 3)),  # four fingers; the thumb folded across the palm
+    5: (True, (0, 1, 2, 3)),  # all five, spread
 }
 
 
@@ -252,120 +289,180 @@ def _chain(base, angle, lengths, turns):
 
 @dataclasses.dataclass
 class _Part:
-    kind: str  # "body" or "chain"
-    points: list  # hand units
-    radii: list  # per joint, hand units
+    kind: str  # "body" (a polygon and blobs) or "chain" (capsules through the points)
+    points: list  # hand units: polygon vertices (body) or joints (chain)
+    radii: list  # per joint, hand units (chain)
     relief: float  # how round it looks (hand units): the normal tilts within this of the edge
     shade: float = 1.0  # brightness factor
-    ao: float = 0.45  # strength of the contact shadow it casts on skin under it
-    role: str = ""  # body, raised, folded, curled (class 0), thumb-up, thumb-folded, thumb-o
+    ao: float = 0.38  # strength of the contact shadow it casts on skin under it
+    # body, raised, folded, curled (class 0), thumb-up, thumb-folded, thumb-o (class 0)
+    role: str = ""
+    tone: float = 0.0  # 0: palm-side skin colour, 1: back-of-hand colour
+    nail: bool = False  # a nail at the last joint (the fingertip)
+    ring: bool = False  # class 0's ring (index and thumb): seen from the side, softer creases
+    blobs: tuple = ()  # body: capsules (a, b, ra, rb) smoothly joined to the polygon
+    joints: tuple | None = None  # chain: indices of the points that are joints (None: all inner)
+
+
+def _ellipse(centre, a, b, tilt, degrees, split=1):
+    """Points on an ellipse (semi-axes a, b, turned by ``tilt`` degrees) at angles ``degrees``
+    and, with ``split`` > 1, that many chords between consecutive ones (a smooth bend)."""
+    deg = np.asarray(degrees, float)
+    t = np.deg2rad(np.interp(np.linspace(0, len(deg) - 1, (len(deg) - 1) * split + 1),
+                             np.arange(len(deg)), deg))
+    ct, st = np.cos(np.deg2rad(tilt)), np.sin(np.deg2rad(tilt))
+    x, y = a * np.cos(t), b * np.sin(t)
+    return [centre + np.array([x[k] * ct - y[k] * st, x[k] * st + y[k] * ct])
+            for k in range(len(t))]
+
+
+def _ring_parts(rng, radii, finger_scale, thumb_r):
+    """Class 0: the hand seen from the thumb side, its fingertips meeting the thumb tip in an "O".
+
+    The hand is edge-on (palm side to the left, back to the right, knuckles at the top), about
+    two thirds as wide as a palm seen from the front. In front of its palm side the index
+    finger arcs up, over and down to meet the thumb, which comes up from the ball of the thumb
+    round the bottom; the web between them closes the ring on the right. The hole (its size,
+    shape, tilt and where the tips meet vary) shows the wall. The middle, ring and little
+    fingers curl the same way just behind the index, showing as a stack of knuckles along the
+    top and back of the ring. No digit is raised.
+    """
+    turn = rng.uniform(1.0, 1.25)  # how far the back of the hand turns towards the camera
+    shift = np.array([0.1, rng.normal(0, 0.02)])  # the ring reaches left: move it all right
+    body = SIDE * np.array([turn, 1.0]) + shift
+    # The hole: an ellipse in front of the palm side, its right edge at the palm's edge.
+    rh = rng.uniform(0.18, 0.28) * finger_scale ** 0.5
+    ecc = rng.uniform(-0.12, 0.18)
+    tilt = rng.uniform(-30, 30)
+    ha, hb = rh * (1 + ecc), rh * (1 - ecc)
+    half_w = np.hypot(ha * np.cos(np.deg2rad(tilt)), hb * np.sin(np.deg2rad(tilt)))
+    hole = shift + np.array(
+        [-0.26 * turn - half_w - rng.uniform(0.0, 0.04), rng.uniform(0.38, 0.52)]
+    )
+    ri = radii[0]
+    A, B = ha + 1.08 * ri, hb + 1.08 * ri  # the index's centre line
+    t0 = rng.uniform(5, 30)  # the index knuckle, at the top of the palm's edge
+    t_tip = rng.uniform(195, 240)  # where the tips meet
+    # Index: knuckle, middle and end joints, tip; each phalanx a chord of the ellipse.
+    ang = np.r_[t0, np.interp([0.47, 0.8], [0, 1], [t0, t_tip]) + rng.normal(0, 4, 2), t_tip]
+    pts = _ellipse(hole, A, B, tilt, ang)
+    # Straight phalanges bent at the joints, which stand out a little: a finger, not a hoop.
+    pts[1:3] = [hole + (p - hole) * rng.uniform(1.06, 1.12) for p in pts[1:3]]
+    index = _Part("chain", pts, [ri * 1.1, ri * 1.04, ri * 0.98, ri * 0.92], relief=ri * 1.2,
+                  ao=0.16, role="curled", tone=0.45, nail=True, ring=True)
+    # Middle, ring and little finger: the same curl, each a little further back (up and to
+    # the right) and wider; the index hides their tips.
+    curled = []
+    for f in (3, 2, 1):
+        r = radii[f] * 1.08
+        off = np.array([0.045, 0.03]) * f * rng.uniform(0.8, 1.15)
+        grow = 1 + 0.03 * f
+        a_f = np.r_[t0 + 6 * f, np.interp([0.4, 0.62], [0, 1], [t0, t_tip - 15 * f])]
+        pts_f = _ellipse(hole + off, A * grow, B * grow, tilt, a_f, split=2)
+        rad_f = list(np.interp(np.arange(5) / 2, np.arange(3), [r * 1.1, r * 1.05, r * 0.95]))
+        curled.append(_Part("chain", pts_f, rad_f, relief=r * 1.2, joints=(2,),
+                            shade=1.0 - 0.03 * f, ao=0.12, role="curled", tone=0.55))
+    # Thumb: from the ball of the thumb up round the bottom of the ring to the index tip.
+    tr = thumb_r * 0.95
+    At, Bt = ha + 1.12 * tr, hb + 1.12 * tr
+    t_base = rng.uniform(318, 335)
+    t_end = t_tip + rng.uniform(8, 16)
+    t_mid = t_base - 0.5 * (t_base - t_end) + rng.normal(0, 4)
+    tpts = _ellipse(hole, At, Bt, tilt, [t_base, t_mid, t_end], split=2)
+    trad = list(np.interp(np.arange(5) / 2, np.arange(3), [tr * 1.15, tr * 1.04, tr * 0.95]))
+    thumb = _Part("chain", tpts, trad, relief=tr * 1.2, ao=0.1, role="thumb-o", tone=0.4,
+                  nail=True, ring=True, joints=(2,))
+    # The web between thumb and index closes the ring on the right; it belongs to the body.
+    web = _ellipse(hole, ha + 0.7 * ri, hb + 0.7 * ri, tilt, [t_base - 360 + 10, t0 - 5])
+    # The ball of the thumb runs up the palm's edge into the thumb: one smooth contour.
+    blobs = ((np.array(SIDE_THENAR[0]) + shift, tpts[0], SIDE_THENAR[1], tr * 1.15),
+             (web[0], web[1], 0.7 * ri, 0.7 * ri))
+    body = _Part("body", [body], [], relief=0.26, ao=0.2, role="body", tone=0.5, blobs=blobs)
+    return [*curled, body, index, thumb], []
 
 
 def _hand_parts(label: int, rng: np.random.Generator):
-    """The parts of a hand showing ``label``, back to front, plus the palm crease polylines."""
-    finger_scale = rng.uniform(0.85, 1.12)
-    width_scale = rng.uniform(0.88, 1.12)
+    """The parts of a hand showing ``label``, back to front, plus the palm crease polylines.
+
+    Only the hand's shape depends on the label; where the hand is, its size, tilt, forearm,
+    skin tone and light are drawn in :func:`render_image` for every class alike.
+    """
+    finger_scale = rng.uniform(0.88, 1.10)
+    width_scale = rng.uniform(0.9, 1.1)
     lengths = FINGER_LEN * finger_scale * rng.uniform(0.95, 1.05, 4)
     radii = FINGER_RAD * width_scale * rng.uniform(0.95, 1.05, 4)
     knuckle_v = KNUCKLE_V + rng.normal(0, 0.015, 4)
-    spread = rng.uniform(3.0, 15.0)  # degrees between neighbouring raised fingers
-    fan = np.array([-1.0, -0.2, 0.6, 1.4]) * spread + rng.normal(0, 2.0, 4)
     thumb_scale = rng.uniform(0.9, 1.1)
-    thumb_r = 0.125 * width_scale
-
+    thumb_r = 0.13 * width_scale
     if label == 0:
-        thumb_up, raised = None, ()
-    else:
-        variants = SIGN_VARIANTS[label]
-        k = rng.choice(len(variants), p=[v[0] for v in variants])
-        _, thumb_up, raised = variants[k]
+        return _ring_parts(rng, radii, finger_scale, thumb_r)
 
-    parts = [
-        _Part("body", [], [], relief=0.30, ao=0.0, role="body"),
-    ]
-    # Folded fingers first (behind raised ones), little finger at the back.
-    folded, up, curled = [], [], []
-    for f in (3, 2, 1, 0):
+    thumb_up, raised = SIGNS[label]
+    # Fan angles (degrees, + = towards the little finger) of the raised fingers.
+    if label == 1:
+        fan = np.r_[rng.uniform(-8, 4), 0, 0, 0]
+    elif label == 2:  # a wide V
+        fan = np.r_[-rng.uniform(12, 22), rng.uniform(10, 19), 0, 0]
+    elif label == 3:
+        fan = np.r_[-rng.uniform(5, 13), rng.uniform(3, 11), 0, 0]
+    else:
+        spread = rng.uniform(4, 10) if label == 4 else rng.uniform(8, 15)
+        fan = np.array([-1.2, -0.3, 0.6, 1.5]) * spread + rng.normal(0, 2.0, 4)
+
+    palm = _Part(
+        "body", [PALM], [], relief=0.30, ao=0.0, role="body", tone=0.0, blobs=(THENAR,)
+    )
+    folded, up = [], []
+    for f in (3, 2, 1, 0):  # little finger at the back
         base = np.array([KNUCKLE_U[f], knuckle_v[f]])
         L, r = lengths[f], radii[f]
-        if label == 0:
-            curl2 = rng.uniform(50, 72)
-            curl3 = rng.uniform(50, 75)
-            pts = _chain(
-                base,
-                90 + fan[f] * 0.3 + rng.normal(0, 3),
-                L * PHALANX * np.array([rng.uniform(0.65, 0.85), 0.85, 0.8]),
-                [0, -curl2, -curl3],
-            )
-            radii_o = [r * 1.1, r * 1.1, r * 1.0, r * 0.9]
-            curled.append(_Part("chain", pts, radii_o, relief=r, role="curled"))
-        elif f in raised:
-            fs = rng.uniform(0.85, 1.0, 3)  # foreshortening from a slight bend
-            pts = _chain(base, 90 + fan[f], L * PHALANX * fs, rng.normal(0, 4, 3))
-            radii_up = [r, r * 0.97, r * 0.92, r * 0.85]
-            up.append(_Part("chain", pts, radii_up, relief=r, role="raised"))
+        if f in raised:
+            fs = rng.uniform(0.88, 1.0, 3)  # foreshortening from a slight bend
+            pts = _chain(base, 90 + fan[f], L * PHALANX * fs, np.r_[0.0, rng.normal(0, 4, 2)])
+            up.append(_Part("chain", pts, [r, r * 1.0, r * 0.93, r * 0.86], relief=r,
+                            role="raised", nail=True))
         else:
-            # Curled towards the camera: a short hump above the knuckle, then the middle and
-            # distal phalanges lying down over the palm.
-            top = rng.uniform(0.08, 0.16) * L
-            down1 = rng.uniform(0.26, 0.36) * L
-            down2 = rng.uniform(0.10, 0.18) * L
-            lean = rng.normal(0, 6)
-            turns = [0, 180 + rng.normal(0, 8), rng.normal(0, 10)]
-            pts = _chain(base, 90 + lean, [top, down1, down2], turns)
-            radii_f = [r * 1.12, r * 1.15, r * 1.1, r * 1.0]
+            # Curled into the palm: the first phalanx points at the camera (its knuckle a
+            # round bump at the top of the palm), the middle one lies down over the palm with
+            # its back to the camera, the fingertip is tucked in with the nail showing.
+            up_len = rng.uniform(0.04, 0.09) * L
+            down1 = rng.uniform(0.24, 0.30) * L
+            down2 = rng.uniform(0.06, 0.10) * L
+            pts = _chain(base, 90 + rng.normal(0, 4), [up_len, down1, down2],
+                         [0, 180 + rng.normal(0, 6), rng.normal(0, 10)])
             folded.append(
-                _Part("chain", pts, radii_f, relief=r * 1.1, shade=1.04, role="folded")
+                _Part("chain", pts, [r * 1.2, r * 1.36, r * 1.2, r * 1.05], relief=r * 1.9,
+                      shade=0.97, ao=0.1, role="folded", tone=0.55, nail=True)
             )
 
-    # The thumb.
     tb = THUMB_BASE + rng.normal(0, 0.02, 2)
-    if label == 0:
-        index_tip = curled[-1].points[-1]
-        tip = index_tip + np.array([rng.normal(0.02, 0.02), -0.07])
-        mid = 0.5 * (tb + tip)
-        dirv = tip - tb
-        perp = np.array([dirv[1], -dirv[0]]) / np.linalg.norm(dirv)  # to the right of the thumb
-        mid = mid + perp * rng.uniform(0.22, 0.32) * thumb_scale
-        knuckle = 0.5 * (mid + tip) + perp * 0.05
-        radii_t = [thumb_r * 1.2, thumb_r, thumb_r * 0.95, thumb_r * 0.85]
-        thumb = _Part("chain", [tb, mid, knuckle, tip], radii_t, relief=thumb_r, role="thumb-o")
-    elif thumb_up:
-        a0 = rng.uniform(28, 55)
-        pts = _chain(
-            tb,
-            a0,
-            np.array([0.32, 0.26, 0.21])
-            * thumb_scale
-            * np.array([1, rng.uniform(0.85, 1), rng.uniform(0.85, 1)]),
-            [0, rng.uniform(0, 18), rng.uniform(-5, 15)],
-        )
-        radii_t = [thumb_r * 1.4, thumb_r * 1.15, thumb_r * 1.02, thumb_r * 0.9]
-        thumb = _Part("chain", pts, radii_t, relief=thumb_r, role="thumb-up")
+    tl = np.array([0.32, 0.26, 0.21]) * thumb_scale
+    if thumb_up:
+        a0 = rng.uniform(25, 45) if label == 5 else rng.uniform(35, 55)
+        pts = _chain(tb, a0, tl * np.array([1, rng.uniform(0.85, 1), rng.uniform(0.85, 1)]),
+                     [0, rng.uniform(0, 18), rng.uniform(-5, 15)])
+        thumb = _Part("chain", pts, [thumb_r * 1.4, thumb_r * 1.15, thumb_r * 1.02,
+                                     thumb_r * 0.9], relief=thumb_r, role="thumb-up")
+    elif label in (1, 2):
+        # Over the curled fingers, holding them down: the fist is a compact ball.
+        reach = 0.0 if label == 1 else 14.0
+        pts = _chain(tb, rng.uniform(92, 102), tl * np.array([1.05, 0.95, 0.85]),
+                     [0, rng.uniform(38, 50) + reach * 0.5, rng.uniform(14, 24) + reach * 0.3])
+        # Its first bone lies in the ball of the thumb (part of the palm, one smooth contour);
+        # the two phalanges cross the curled fingers.
+        palm.blobs = (THENAR, (np.array(THENAR[1]), pts[1], THENAR[3], thumb_r * 1.25))
+        thumb = _Part("chain", pts[1:], [thumb_r * 1.25, thumb_r * 1.12, thumb_r * 1.0],
+                      relief=thumb_r * 1.9, ao=0.12, role="thumb-folded", tone=0.45, nail=True)
     else:
-        # Folded across the palm (over any folded fingers).
-        a0 = rng.uniform(125, 145)
-        pts = _chain(
-            tb,
-            a0,
-            np.array([0.28, 0.22, 0.17]) * thumb_scale,
-            [0, rng.uniform(15, 32), rng.uniform(0, 15)],
-        )
-        radii_t = [thumb_r * 1.3, thumb_r * 1.12, thumb_r * 1.05, thumb_r * 0.95]
-        thumb = _Part(
-            "chain", pts, radii_t, relief=thumb_r, shade=1.03, role="thumb-folded"
-        )
+        # Folded across the palm.
+        pts = _chain(tb, rng.uniform(122, 140), np.array([0.28, 0.22, 0.17]) * thumb_scale,
+                     [0, rng.uniform(15, 30), rng.uniform(0, 15)])
+        thumb = _Part("chain", pts, [thumb_r * 1.3, thumb_r * 1.12, thumb_r * 1.05,
+                                     thumb_r * 0.95], relief=thumb_r, shade=1.03,
+                      role="thumb-folded", tone=0.35, nail=True)
 
-    parts += folded
-    if label == 0:
-        parts += curled
-        parts.append(thumb)
-    elif thumb_up:
-        parts += up
-        parts.append(thumb)
-    else:
-        parts.append(thumb)
-        parts += up
+    parts = [palm, *folded]
+    parts += [*up, thumb] if thumb_up else [thumb, *up]
 
     # Palm creases (hand units): heart line, head line, life line.
     j = lambda s=0.03: rng.normal(0, s)  # noqa: E731
@@ -403,16 +500,98 @@ def _skin_colour(rng):
     return np.clip(palm, 0, 1), np.clip(skin, 0, 1)
 
 
+# Sleeve colours (cloth), scaled a little per image.
+SLEEVES = np.array(
+    [
+        [0.14, 0.14, 0.16],
+        [0.34, 0.36, 0.40],
+        [0.18, 0.23, 0.38],
+        [0.50, 0.16, 0.16],
+        [0.72, 0.72, 0.70],
+        [0.30, 0.34, 0.24],
+        [0.85, 0.85, 0.84],
+    ]
+)
+
+# JPEG: the orthonormal 8x8 DCT and the baseline quantisation tables (ITU-T T.81, Annex K).
+_DCT = np.array(
+    [[np.sqrt((1 if k == 0 else 2) / 8) * np.cos((2 * n + 1) * k * np.pi / 16) for n in range(8)]
+     for k in range(8)]
+)
+_Q_LUMA = np.array(
+    [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69,
+     56, 14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81,
+     104, 113, 92, 49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99],
+    float,
+).reshape(8, 8)
+_Q_CHROMA = np.full((8, 8), 99.0)
+_Q_CHROMA[:4, :4] = [[17, 18, 24, 47], [18, 21, 26, 66], [24, 26, 56, 99], [47, 66, 99, 99]]
+
+
+def _jpeg(img, quality):
+    """A JPEG round trip of an (H, W, 3) image in 0..1: YCbCr, 4:2:0 chroma, 8x8 DCT blocks."""
+    x = np.clip(img, 0.0, 1.0) * 255.0
+    y = x @ np.array([0.299, 0.587, 0.114])
+    cb = x @ np.array([-0.168736, -0.331264, 0.5])
+    cr = x @ np.array([0.5, -0.418688, -0.081312])
+    q = 5000.0 / quality if quality < 50 else 200.0 - 2.0 * quality
+
+    def code(ch, table, offset):
+        tab = np.clip(np.floor((table * q + 50.0) / 100.0), 1, 255)
+        h, w = ch.shape
+        b = (ch - offset).reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3)
+        c = np.round((_DCT @ b @ _DCT.T) / tab) * tab
+        return (_DCT.T @ c @ _DCT).transpose(0, 2, 1, 3).reshape(h, w) + offset
+
+    def sub(ch):  # 2x2 chroma subsampling, then back up (smoothly, as decoders do)
+        h, w = ch.shape
+        small = code(ch.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3)), _Q_CHROMA, 0.0)
+        return _blur(np.repeat(np.repeat(small, 2, 0), 2, 1), 0.6)
+
+    y = code(y, _Q_LUMA, 128.0)
+    cb, cr = sub(cb), sub(cr)
+    rgb = np.stack([y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb], -1)
+    return rgb / 255.0
+
+
+def _shift(img, dx, dy):
+    """``img`` (H, W, C) moved by (dx, dy) pixels, |d| < 3: bilinear, edges repeated."""
+    p = 4
+    a = np.pad(img, [(p, p), (p, p), (0, 0)], mode="edge")
+    ix, iy = int(np.floor(dx)), int(np.floor(dy))
+    fx, fy = dx - ix, dy - iy
+    h, w = img.shape[:2]
+
+    def win(oy, ox):
+        return a[p - oy : p - oy + h, p - ox : p - ox + w]
+
+    return (1 - fy) * ((1 - fx) * win(iy, ix) + fx * win(iy, ix + 1)) + fy * (
+        (1 - fx) * win(iy + 1, ix) + fx * win(iy + 1, ix + 1)
+    )
+
+
+def _motion_blur(img, length, angle):
+    """Average of the image moved along a short line: a slight hand or camera shake."""
+    if length < 0.2:
+        return img
+    steps = np.linspace(-0.5, 0.5, 5) * length
+    return sum(_shift(img, t * np.cos(angle), t * np.sin(angle)) for t in steps) / len(steps)
+
+
 def render_image(label: int, rng: np.random.Generator) -> np.ndarray:
     """Render one 64x64x3 uint8 image of a hand showing ``label`` (0-5) fingers."""
     parts, creases = _hand_parts(int(label), rng)
-    palm_col, arm_col = _skin_colour(rng)
+    palm_col, back_col = _skin_colour(rng)
 
-    # Pose: palm width in output pixels, rotation, position. None of it depends on the label.
-    scale = rng.uniform(19.0, 26.0) * SUPERSAMPLE
-    theta = np.deg2rad(rng.uniform(-20, 20))
-    cx = rng.uniform(0.36, 0.64) * HI
-    cy = rng.uniform(1.0, 11.0) * SUPERSAMPLE + 1.6 * scale  # fingertips land near the top
+    # Pose. None of it depends on the label: the hand leans with its fingers up and to the
+    # left, and its forearm comes in from the lower right, a little more slanted than the hand
+    # (a bent wrist). The position is drawn for where a raised middle fingertip would be.
+    scale = rng.uniform(14.5, 19.5) * SUPERSAMPLE  # palm width
+    theta = np.deg2rad(rng.uniform(5, 45))
+    bend = np.deg2rad(rng.uniform(0, 25))
+    reach = 1.55 * scale
+    cx = rng.uniform(0.22, 0.44) * HI + reach * np.sin(theta)
+    cy = rng.uniform(0.09, 0.22) * HI + reach * np.cos(theta)
     c, s = np.cos(theta), np.sin(theta)
 
     def to_px(p):
@@ -421,90 +600,125 @@ def render_image(label: int, rng: np.random.Generator) -> np.ndarray:
         py = cy - scale * (p[..., 0] * s + p[..., 1] * c)
         return np.stack([px, py], -1)
 
-    # Light: direction (image x right, y down, z to the camera), strength.
-    az = rng.uniform(0, 2 * np.pi)
-    el = np.deg2rad(rng.uniform(35, 75))
+    # The forearm, in hand units: from the wrist down and towards the thumb side, off the frame.
+    fdir = np.array([np.sin(bend), -np.cos(bend)])
+    wrist = np.array([0.02, -0.45])
+    elbow = wrist + 5.0 * fdir
+    # Some people wear a sleeve that reaches into the picture.
+    has_sleeve = rng.random() < 0.35
+    sleeve_at = rng.uniform(1.25, 2.3)
+    sleeve_col = SLEEVES[rng.integers(len(SLEEVES))] * rng.uniform(0.85, 1.1)
+
+    # Light: one warm indoor lamp from the upper right and in front (image x right, y down,
+    # z to the camera); the hand's shadow falls on the wall to the lower left.
+    az = np.deg2rad(rng.uniform(-80, -20))
+    el = np.deg2rad(rng.uniform(40, 70))
     light = np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
-    ambient = rng.uniform(0.30, 0.50)
-    diffuse = rng.uniform(0.55, 0.85)
-    exposure = rng.uniform(0.88, 1.12)
+    ambient = rng.uniform(0.40, 0.55)
+    diffuse = rng.uniform(0.50, 0.70)
+    exposure = rng.uniform(1.02, 1.20)
+    warm = np.array([1.0, rng.uniform(0.965, 0.99), rng.uniform(0.91, 0.95)])
 
     colour = np.zeros((HI, HI, 3), np.float64)
     alpha = np.zeros((HI, HI), np.float64)
     yy, xx = np.mgrid[0:HI, 0:HI].astype(np.float64) + 0.5
     ao_width = rng.uniform(0.035, 0.06) * scale
 
-    for part in parts:
-        if part.kind == "body":
-            V = to_px(PALM)
-            rnd = 0.07 * scale
-            thenar_a, thenar_b = to_px([0.26, -0.42]), to_px([0.38, -0.05])
-            wrist_a, wrist_b = to_px([0.0, -0.45]), to_px([0.03, -3.2])
-            x0, y0 = 0, max(0, int(min(V[:, 1].min(), wrist_a[1]) - 0.3 * scale))
-            x1, y1 = HI, HI
-            X, Y = xx[y0:y1, x0:x1], yy[y0:y1, x0:x1]
-            # Shrink the polygon's distance by the rounding radius: rounded corners.
-            d = _polygon(X, Y, V) - rnd * 0.4
-            thenar = _capsule(X, Y, thenar_a, thenar_b, 0.17 * scale, 0.12 * scale)
-            d = _smin(d, thenar, 0.15 * scale)
-            d = _smin(d, _capsule(X, Y, wrist_a, wrist_b, 0.33 * scale, 0.42 * scale), 0.25 * scale)
-            # The forearm is the back-of-hand colour, the palm the lighter palm colour.
-            v = (-(X - cx) * s - (Y - cy) * c) / scale  # hand-frame height of each pixel
-            t = np.clip((-0.5 - v) / 0.5, 0, 1)
-            t = t[..., None]
-            base = palm_col[None, None] * (1 - t) + arm_col[None, None] * t * 0.97
-        else:
-            P = to_px(np.array(part.points))
-            R = np.array(part.radii) * scale
-            m = R.max() + ao_width * 3 + 2
-            x0 = max(0, int(P[:, 0].min() - m))
-            x1 = min(HI, int(P[:, 0].max() + m) + 1)
-            y0 = max(0, int(P[:, 1].min() - m))
-            y1 = min(HI, int(P[:, 1].max() + m) + 1)
-            if x1 <= x0 or y1 <= y0:
-                continue
-            X, Y = xx[y0:y1, x0:x1], yy[y0:y1, x0:x1]
-            d = _capsule(X, Y, P[0], P[1], R[0], R[1])
-            for k in range(1, len(P) - 1):
-                d = _smin(d, _capsule(X, Y, P[k], P[k + 1], R[k], R[k + 1]), 0.02 * scale)
-            base = np.broadcast_to(palm_col, X.shape + (3,))
-            # Joint creases across the finger: faint darkening near each inner joint.
-            crease = np.ones_like(X)
-            for k in range(1, len(P) - 1):
-                dj = np.sqrt((X - P[k][0]) ** 2 + (Y - P[k][1]) ** 2)
-                crease *= 1 - 0.18 * np.exp(-((dj / (0.25 * R[k])) ** 2))
-            base = base * crease[..., None]
-
-        # Coverage and a normal from the distance field.
-        a = np.clip(0.5 - d, 0.0, 1.0)
+    def shade(d, relief, gain, rim=0.14):
+        """Lambert shading with a normal estimated from the distance field ``d``."""
         gy, gx = np.gradient(d)
         gn = np.sqrt(gx * gx + gy * gy) + 1e-6
-        relief = part.relief * scale
-        tt = 1.0 - np.clip(-d / relief, 0.0, 1.0)  # 1 at the edge, 0 deep inside
+        tt = 1.0 - np.clip(-d / (relief * scale), 0.0, 1.0)  # 1 at the edge, 0 deep inside
         nz = np.sqrt(np.clip(1.0 - tt * tt, 0.0, 1.0))
         lam = (gx / gn * tt) * light[0] + (gy / gn * tt) * light[1] + nz * light[2]
-        shading = ambient + diffuse * np.clip(lam, 0.0, None)
-        shading = shading * (1.0 - 0.12 * tt**4)  # rim darkening where the surface turns away
-        col = base * (shading * part.shade)[..., None]
+        sh = ambient + diffuse * np.clip(lam, 0.0, None)
+        return sh * (1.0 - rim * tt**4) * gain  # rim darkening where the surface turns away
 
-        # Contact shadow cast on the skin already drawn.
-        if part.ao > 0:
-            occ = 1.0 - part.ao * np.exp(-np.maximum(d, 0.0) / ao_width)
+    def composite(y0, y1, x0, x1, d, col, ao):
+        a = np.clip(0.5 - d, 0.0, 1.0)
+        if ao > 0:  # contact shadow cast on the skin already drawn
+            occ = 1.0 - ao * np.exp(-np.maximum(d, 0.0) / ao_width)
             colour[y0:y1, x0:x1] *= occ[..., None]
         colour[y0:y1, x0:x1] = col * a[..., None] + colour[y0:y1, x0:x1] * (1 - a[..., None])
         alpha[y0:y1, x0:x1] = a + alpha[y0:y1, x0:x1] * (1 - a)
 
+    for part in parts:
+        tone_col = palm_col * (1 - part.tone) + back_col * part.tone
         if part.kind == "body":
-            # Palm creases, drawn on the palm only (before the fingers cover it).
-            inside = np.clip(-d / (0.05 * scale), 0, 1) * (v > -0.55)
-            dark = np.zeros_like(X)
-            for line in creases:
-                Pl = to_px(line)
-                dl = np.full_like(X, 1e9)
-                for k in range(len(Pl) - 1):
-                    dl = np.minimum(dl, _capsule(X, Y, Pl[k], Pl[k + 1], 0.0, 0.0))
-                dark = np.maximum(dark, np.exp(-((dl / (0.013 * scale)) ** 2)))
-            colour[y0:y1, x0:x1] *= (1 - rng.uniform(0.06, 0.14) * dark * inside)[..., None]
+            V = to_px(part.points[0])
+            wa, wb = to_px(wrist), to_px(elbow)
+            x0 = max(0, int(min(V[:, 0].min(), wa[0]) - 0.5 * scale))
+            y0 = max(0, int(min(V[:, 1].min(), wa[1]) - 0.3 * scale))
+            x1 = y1 = HI
+            X, Y = xx[y0:y1, x0:x1], yy[y0:y1, x0:x1]
+            # Shrink the polygon's distance by the rounding radius: rounded corners.
+            d = _polygon(X, Y, V) - 0.028 * scale
+            for a_, b_, ra, rb in part.blobs:
+                blob = _capsule(X, Y, to_px(a_), to_px(b_), ra * scale, rb * scale)
+                d = _smin(d, blob, 0.15 * scale)
+            d = _smin(d, _capsule(X, Y, wa, wb, 0.33 * scale, 0.46 * scale), 0.22 * scale)
+            # The forearm is the back-of-hand colour, the hand its own tone.
+            v = (-(X - cx) * s - (Y - cy) * c) / scale  # hand-frame height of each pixel
+            t = np.clip((-0.5 - v) / 0.5, 0, 1)[..., None]
+            base = tone_col[None, None] * (1 - t) + back_col[None, None] * t * 0.97
+            composite(y0, y1, x0, x1, d, base * shade(d, part.relief, 1.0)[..., None], part.ao)
+            if creases:  # palm creases, on the palm only (before the fingers cover it)
+                inside = np.clip(-d / (0.05 * scale), 0, 1) * (v > -0.55)
+                dark = np.zeros_like(X)
+                for line in creases:
+                    Pl = to_px(line)
+                    dl = np.full_like(X, 1e9)
+                    for k in range(len(Pl) - 1):
+                        dl = np.minimum(dl, _capsule(X, Y, Pl[k], Pl[k + 1], 0.0, 0.0))
+                    dark = np.maximum(dark, np.exp(-((dl / (0.013 * scale)) ** 2)))
+                colour[y0:y1, x0:x1] *= (1 - rng.uniform(0.06, 0.14) * dark * inside)[..., None]
+            if has_sleeve:  # a flat-cut cuff around the forearm, from sleeve_at on
+                ux, uy = to_px(fdir) - to_px([0.0, 0.0])
+                ux, uy = ux / scale, uy / scale
+                along = (X - wa[0]) * ux + (Y - wa[1]) * uy
+                across = np.abs(-(X - wa[0]) * uy + (Y - wa[1]) * ux)
+                rad = (0.56 + 0.03 * along / scale) * scale
+                ds = np.maximum(across - rad, sleeve_at * scale - along)
+                fold = 1.0 - 0.35 * (across / rad) ** 2
+                cloth = sleeve_col * (ambient + diffuse * light[2]) * fold[..., None]
+                composite(y0, y1, x0, x1, ds, cloth, 0.5)
+            continue
+
+        P = to_px(np.array(part.points))
+        R = np.array(part.radii) * scale
+        m = R.max() + ao_width * 3 + 2
+        x0 = max(0, int(P[:, 0].min() - m))
+        x1 = min(HI, int(P[:, 0].max() + m) + 1)
+        y0 = max(0, int(P[:, 1].min() - m))
+        y1 = min(HI, int(P[:, 1].max() + m) + 1)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        X, Y = xx[y0:y1, x0:x1], yy[y0:y1, x0:x1]
+        d = _capsule(X, Y, P[0], P[1], R[0], R[1])
+        joint = (0.02 if part.role == "raised" else 0.05) * scale
+        for k in range(1, len(P) - 1):
+            d = _smin(d, _capsule(X, Y, P[k], P[k + 1], R[k], R[k + 1]), joint)
+        base = np.broadcast_to(tone_col, X.shape + (3,))
+        # Joint creases across the finger: darker lines at the inner joints.
+        crease = np.ones_like(X)
+        part_crease = 0.24 if part.role in ("raised", "thumb-up") else 0.1
+        for k in range(1, len(P) - 1) if part.joints is None else part.joints:
+            dj = np.sqrt((X - P[k][0]) ** 2 + (Y - P[k][1]) ** 2)
+            crease *= 1 - part_crease * np.exp(-((dj / (0.3 * R[k])) ** 2))
+        base = base * crease[..., None]
+        if part.nail:
+            tip, prev = P[-1], P[-2]
+            u = (tip - prev) / (np.linalg.norm(tip - prev) + 1e-9)
+            if part.role == "raised" or part.ring:  # palm side or side: only the nail's edge
+                na, nb, nr, mix = tip - u * 0.25 * R[-1], tip, 0.75 * R[-1], 0.22
+            else:  # back of the finger to the camera: the whole nail
+                na, nb, nr, mix = tip - u * 1.2 * R[-1], tip - u * 0.3 * R[-1], 0.58 * R[-1], 0.3
+            dn = _capsule(X, Y, na, nb, nr, nr)
+            an = np.clip(0.5 - dn / 2.0, 0.0, 1.0)[..., None] * mix
+            nail_col = np.array([0.97, 0.86, 0.82])
+            base = base * (1 - an) + nail_col * an
+        col = base * shade(d, part.relief, part.shade, 0.08)[..., None]
+        composite(y0, y1, x0, x1, d, col, part.ao)
 
     # Skin texture: low-frequency blotches and fine grain.
     tex = rng.uniform(0.02, 0.06) * _smooth_noise(rng, (HI, HI), 8)
@@ -516,37 +730,39 @@ def render_image(label: int, rng: np.random.Generator) -> np.ndarray:
     colour = colour.reshape(IMAGE_SIZE, f, IMAGE_SIZE, f, 3).mean(axis=(1, 3))
     alpha = alpha.reshape(IMAGE_SIZE, f, IMAGE_SIZE, f).mean(axis=(1, 3))
 
-    # The wall: light, tinted, with a gradient and a little texture.
+    # The wall: off-white to light grey, brighter towards the lamp, a little texture.
     n = IMAGE_SIZE
-    wall = rng.uniform(0.70, 0.95) * np.array([1.0, 0.99, 0.96]) * (1 + rng.normal(0, 0.018, 3))
-    gdir = rng.uniform(0, 2 * np.pi)
+    wall = rng.uniform(0.74, 0.92) * np.array(
+        [1.0, 1.0 + rng.normal(0, 0.004), 1.0 + rng.normal(0, 0.008)]
+    )
     gyy, gxx = np.mgrid[0:n, 0:n] / n - 0.5
-    ramp = (gxx * np.cos(gdir) + gyy * np.sin(gdir)) * rng.uniform(0.0, 0.35)
-    blotch = rng.uniform(0.01, 0.04) * _smooth_noise(rng, (n, n), 5)
+    ramp = (gxx * np.cos(az) + gyy * np.sin(az)) * rng.uniform(0.05, 0.25)
+    ramp = ramp - rng.uniform(0.0, 0.15) * (gxx * gxx + gyy * gyy)
+    blotch = rng.uniform(0.01, 0.03) * _smooth_noise(rng, (n, n), 5)
     bg = wall[None, None] * (1 + ramp[..., None] + blotch[..., None])
-    bg = bg * (1 + 0.012 * _smooth_noise(rng, (n, n), 24)[..., None])
-    # Soft drop shadow of the hand on the wall, away from the light.
-    dist = rng.uniform(1.5, 5.0) / np.tan(el) * 0.8
+    bg = bg * (1 + 0.01 * _smooth_noise(rng, (n, n), 24)[..., None])
+    # Soft grey shadow of the hand on the wall, away from the lamp: to the lower left.
+    dist = rng.uniform(2.5, 7.0)
     planar = np.hypot(light[0], light[1]) + 1e-9
-    sx, sy = -light[0] / planar * dist, -light[1] / planar * dist
-    ix, iy = int(round(sx)), int(round(sy))
+    ix = int(round(-light[0] / planar * dist))
+    iy = int(round(-light[1] / planar * dist))
     pad = 8
     A = np.pad(alpha, pad, mode="edge")
     shadow = A[pad - iy : pad - iy + n, pad - ix : pad - ix + n]
-    shadow = _blur(shadow, rng.uniform(1.2, 3.0))
-    bg = bg * (1 - rng.uniform(0.18, 0.40) * shadow)[..., None]
+    shadow = _blur(shadow, rng.uniform(1.5, 3.2))
+    bg = bg * (1 - rng.uniform(0.2, 0.38) * shadow)[..., None]
 
     img = colour + bg * (1 - alpha[..., None])
-    img = img * exposure * (1 + rng.normal(0, 0.03, 3))  # white balance
+    # Warm light, a little white-balance jitter, bright exposure (highlights clip).
+    img = img * warm * exposure * (1 + rng.normal(0, 0.008, 3))
 
-    # Camera: blur, chroma softening, sensor noise.
-    img = _blur(img, rng.uniform(0.25, 0.75))
-    luma = img @ np.array([0.299, 0.587, 0.114])
-    chroma = _blur(img - luma[..., None], rng.uniform(0.6, 1.2))
-    img = luma[..., None] + chroma
-    noise = rng.uniform(0.004, 0.016)
+    # Camera: a slight shake, lens softness, sensor noise, then JPEG.
+    img = _motion_blur(img, rng.uniform(0.0, 1.6), rng.uniform(0, np.pi))
+    img = _blur(img, rng.uniform(0.25, 0.55))
+    noise = rng.uniform(0.004, 0.012)
     img = img + rng.normal(0, noise, img.shape)
     img = img + rng.normal(0, noise * 0.6, img.shape[:2])[..., None]
+    img = _jpeg(img, rng.uniform(60, 90))
     return np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
 
 

@@ -73,6 +73,57 @@ def test_splits_use_distinct_seeds_and_share_no_image(committed):
     assert len(set(hashes)) == len(hashes)
 
 
+# The digits each class raises (finger indices: 0 index ... 3 little) and whether the thumb is up.
+POSES = {
+    1: ((0,), False),  # index; a fist with the thumb over the curled fingers
+    2: ((0, 1), False),  # a V
+    3: ((0, 1), True),  # thumb, index and middle
+    4: ((0, 1, 2, 3), False),  # four fingers, thumb folded across the palm
+    5: ((0, 1, 2, 3), True),  # all five
+}
+
+
+def _direction(points):
+    """Angle (degrees, 90 = towards the fingers) from a chain's base to its tip."""
+    d = np.asarray(points[-1]) - np.asarray(points[0])
+    return np.degrees(np.arctan2(d[1], d[0]))
+
+
+def _clearance(point, parts):
+    """How far ``point`` (hand units; or arrays of u and v) is from the skin of every part:
+    > 0 means uncovered."""
+    X, Y = (np.array([[point[0]]]), np.array([[point[1]]])) if np.ndim(point) == 1 else point
+    gaps = []
+    for p in parts:
+        if p.kind == "body":
+            gaps.append(hs._polygon(X, Y, np.asarray(p.points[0])))
+            gaps += [hs._capsule(X, Y, a, b, ra, rb) for a, b, ra, rb in p.blobs]
+        else:
+            for k in range(len(p.points) - 1):
+                a, b = p.points[k], p.points[k + 1]
+                gaps.append(hs._capsule(X, Y, a, b, p.radii[k], p.radii[k + 1]))
+    gap = np.min(gaps, axis=0)
+    return float(gap[0, 0]) if np.ndim(point) == 1 else gap
+
+
+def _hole(parts, ring):
+    """The most open point inside the ring's bounding box, its clearance, and whether skin
+    surrounds it (a ray in each of 16 directions hits a part within 0.8 hand units)."""
+    pts = np.concatenate([np.asarray(p.points, float) for p in ring])
+    u = np.linspace(pts[:, 0].min(), pts[:, 0].max(), 60)
+    v = np.linspace(pts[:, 1].min(), pts[:, 1].max(), 60)
+    U, V = np.meshgrid(u, v)
+    gap = _clearance((U, V), parts)
+    k = np.unravel_index(np.argmax(gap), gap.shape)
+    centre = np.array([U[k], V[k]])
+    steps = np.linspace(0.0, 0.8, 81)
+    enclosed = True
+    for t in np.linspace(0, 2 * np.pi, 16, endpoint=False):
+        ray = centre[:, None] + steps * np.array([[np.cos(t)], [np.sin(t)]])
+        enclosed &= bool((_clearance((ray[:1], ray[1:]), parts) < 0).any())
+    return centre, float(gap[k]), enclosed
+
+
 @pytest.mark.parametrize("label", range(6))
 def test_each_class_raises_that_many_digits(label):
     for i in range(40):
@@ -80,15 +131,45 @@ def test_each_class_raises_that_many_digits(label):
         roles = [p.role for p in parts]
         raised = roles.count("raised") + roles.count("thumb-up")
         assert raised == label, roles
-        # Folded digits are drawn (as curled stubs), not left out: always 4 fingers + thumb.
-        assert len(parts) == 6
+        # Every digit is drawn (folded ones too), not left out: body + 4 fingers + thumb.
+        assert len(parts) == 6 and roles.count("body") == 1
         if label == 0:
-            assert roles.count("curled") == 4 and "thumb-o" in roles
+            # A ring seen from the thumb side: four curled fingers, the thumb tip meeting the
+            # index tip, and a hole that no part covers, enclosed by skin all round and big
+            # enough to show (0.22 hand units across or more: 3-4 px in the image); nothing
+            # sticks up like a raised digit.
+            assert roles.count("curled") == 4 and roles.count("thumb-o") == 1, roles
+            thumb = parts[roles.index("thumb-o")]
+            index = parts[roles.index("thumb-o") - 1]  # drawn just behind the thumb
+            assert index.role == "curled"
+            gap = np.linalg.norm(np.subtract(thumb.points[-1], index.points[-1]))
+            assert gap < thumb.radii[-1] + index.radii[-1]
+            centre, clearance, enclosed = _hole(parts, [index, thumb])
+            assert clearance > 0.11 and enclosed, (centre, clearance, enclosed)
+            top = max(np.asarray(p.points)[:, 1].max() for p in parts if p.kind == "chain")
+            assert top < 1.1  # a raised fingertip would be 1.4 or more above the palm centre
+            continue
+        fingers, thumb_up = POSES[label]
+        up = sorted(
+            int(np.argmin(np.abs(hs.KNUCKLE_U - p.points[0][0])))
+            for p in parts if p.role == "raised"
+        )
+        assert up == list(fingers), (label, up)
+        assert ("thumb-up" in roles) == thumb_up and ("thumb-folded" in roles) != thumb_up
+        assert roles.count("folded") == 4 - len(fingers)
         for p in parts:
             if p.role == "raised":  # fingertip well above the knuckles
                 assert p.points[-1][1] > p.points[0][1] + 0.4
-            if p.role == "folded":  # fingertip lies on the palm, below the knuckles
-                assert p.points[-1][1] < p.points[0][1]
+            if p.role == "folded":  # curled into the palm: the tip below the knuckle, on the palm
+                assert p.points[-1][1] < p.points[0][1] - 0.1
+                assert p.points[-1][1] > 0.0
+            if p.role == "thumb-up":  # out to the side, away from the palm
+                assert p.points[-1][0] > p.points[0][0] + 0.3
+            if p.role == "thumb-folded":  # across the palm, towards the little finger
+                assert p.points[-1][0] < p.points[0][0] - 0.2
+        if label == 2:  # a wide V: index and middle spread well apart (22-41 degrees, bent)
+            index, middle = (p for p in reversed(parts) if p.role == "raised")
+            assert _direction(middle.points) - _direction(index.points) > 15
 
 
 def test_more_raised_fingers_put_more_skin_near_the_top(committed):
