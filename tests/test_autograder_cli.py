@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.engine.cli import DEMO_EPOCHS, DEMO_TIMEOUT, DEMO_TRAINING_TIMEOUT, build_parser, main
+from autograder.engine.cli import DEMO_EPOCHS, DEMO_TRAINING_TIMEOUT, build_parser, main
 from autograder.engine.course import REPO_ROOT
 
 
@@ -36,7 +36,8 @@ def test_grade_without_submissions_is_an_error(capsys):
 
 def test_demo_defaults_to_the_small_grading_budget():
     args = parse("demo")
-    assert (args.timeout, args.training_timeout, args.epochs) == (DEMO_TIMEOUT, DEMO_TRAINING_TIMEOUT, DEMO_EPOCHS)
+    # The ordinary cells' timeout is the assignment's own, as for `grade` (None: Grader decides).
+    assert (args.timeout, args.training_timeout, args.epochs) == (None, DEMO_TRAINING_TIMEOUT, DEMO_EPOCHS)
     assert DEMO_EPOCHS == 1
 
 
@@ -107,20 +108,39 @@ def test_help_names_the_files_feedback_and_report_write(capsys):
 def test_budget_help_states_the_defaults(capsys):
     from autograder.engine.cli import budget_defaults
     from autograder.engine.course import load_config
-    from autograder.resnets import DEFAULT_EPOCHS
+    from autograder.resnets import CELL_TIMEOUT, DEFAULT_EPOCHS
 
     config = load_config(REPO_ROOT).GradingExecute
     known = budget_defaults()
-    assert (known["timeout"], known["training_timeout"], known["epochs"], known["seed"]) == (
-        config.timeout, config.training_timeout, DEFAULT_EPOCHS, 1234)
+    assert (known["timeout"], known["cell_timeout"], known["training_timeout"], known["epochs"],
+            known["seed"]) == (config.timeout, CELL_TIMEOUT, config.training_timeout,
+                               DEFAULT_EPOCHS, 1234)
     with pytest.raises(SystemExit):
         parse("grade", "--help")
     text = " ".join(capsys.readouterr().out.split())
+    assert f"CELL_TIMEOUT: {CELL_TIMEOUT} s for resnets" in text
     assert f"GradingExecute.timeout: {config.timeout} s" in text
     assert f"GradingExecute.training_timeout: {config.training_timeout} s" in text
     assert f"DEFAULT_EPOCHS: {DEFAULT_EPOCHS} for resnets" in text and "(default: 1234)" in text
     with pytest.raises(SystemExit):
         parse("demo", "--help")
     text = " ".join(capsys.readouterr().out.split())
-    assert f"(default: {DEMO_TIMEOUT} s)" in text and f"(default: {DEMO_EPOCHS})" in text
+    assert f"CELL_TIMEOUT: {CELL_TIMEOUT} s for resnets" in text
+    assert f"(default: {DEMO_TRAINING_TIMEOUT} s)" in text and f"(default: {DEMO_EPOCHS})" in text
     assert f"(default: {DEMO_TRAINING_TIMEOUT} s)" in text
+
+
+def test_ordinary_cell_timeout_comes_from_the_option_then_the_assignment_then_the_config(tmp_path):
+    from autograder.engine.course import Course, load_config
+    from autograder.engine.grading import Grader
+    from autograder.engine.toy import TOY_ASSIGNMENT, make_toy_course
+    from autograder.resnets import CELL_TIMEOUT
+
+    resnets = Course(REPO_ROOT, "resnets")
+    assert Grader(resnets, tmp_path / "r").timeout == CELL_TIMEOUT
+    assert Grader(resnets, tmp_path / "r", timeout=7).timeout == 7
+    # The toy assignment sets no CELL_TIMEOUT: nbgrader_config.py's GradingExecute.timeout.
+    make_toy_course(tmp_path / "toy")
+    toy = Course(tmp_path / "toy", TOY_ASSIGNMENT)
+    assert Grader(toy, tmp_path / "r").timeout == load_config(REPO_ROOT).GradingExecute.timeout
+    assert CELL_TIMEOUT < load_config(REPO_ROOT).GradingExecute.timeout

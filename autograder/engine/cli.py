@@ -46,7 +46,6 @@ never share an id. Dot-files count; only __MACOSX/, .ipynb_checkpoints/, __pycac
 gets a report row, whatever their files contain.
 """
 
-DEMO_TIMEOUT = 120
 DEMO_TRAINING_TIMEOUT = 900
 DEMO_EPOCHS = 1
 
@@ -78,8 +77,8 @@ WRITES = {
 
 
 def budget_defaults(assignment: str = DEFAULT_ASSIGNMENT) -> dict:
-    """What `grade` uses when no option says: the kit's nbgrader_config.py (GradingExecute),
-    the assignment's DEFAULT_EPOCHS and the judge's seed; for the help text."""
+    """What `grade` uses when no option says: the assignment's CELL_TIMEOUT and DEFAULT_EPOCHS,
+    the kit's nbgrader_config.py (GradingExecute) and the judge's seed; for the help text."""
     from .course import load_config
     from .grading import assignment_settings
     from .judge import GRADER_SEED
@@ -89,8 +88,9 @@ def budget_defaults(assignment: str = DEFAULT_ASSIGNMENT) -> dict:
         timeout, training = cfg.get("timeout", 300), cfg.get("training_timeout", 3600)
     except Exception:  # noqa: BLE001 - help text only
         timeout, training = 300, 3600
-    epochs = getattr(assignment_settings(assignment), "DEFAULT_EPOCHS", None)
-    return {"timeout": timeout, "training_timeout": training, "epochs": epochs,
+    judging = assignment_settings(assignment)
+    return {"timeout": timeout, "cell_timeout": getattr(judging, "CELL_TIMEOUT", None),
+            "training_timeout": training, "epochs": getattr(judging, "DEFAULT_EPOCHS", None),
             "seed": GRADER_SEED}
 
 
@@ -121,12 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     known = budget_defaults()
 
-    def budget(sp, timeout=None, training=None, epochs=None):
-        sp.add_argument("--timeout", type=int, default=timeout,
-                        help="per-cell timeout in seconds (default: %s)" % (
-                            "nbgrader_config.py's GradingExecute.timeout: "
-                            f"{known['timeout']} s in the kit's" if timeout is None
-                            else f"{timeout} s"))
+    def budget(sp, training=None, epochs=None):
+        sp.add_argument("--timeout", type=int, default=None,
+                        help="per-cell timeout in seconds for the cells the sandbox runs "
+                        "(default: the assignment's CELL_TIMEOUT: %s for %s; for an assignment "
+                        "that sets none, nbgrader_config.py's GradingExecute.timeout: %s s in "
+                        "the kit's)" % (
+                            f"{known['cell_timeout']} s" if known["cell_timeout"] else "none",
+                            DEFAULT_ASSIGNMENT, known["timeout"]))
         sp.add_argument("--training-timeout", type=int, default=training,
                         help="timeout in seconds for cells tagged 'training' (default: %s)" % (
                             "nbgrader_config.py's GradingExecute.training_timeout: "
@@ -200,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="release, grade the demo class, feedback, report",
                        description="Release, grade the demo class on a small budget, feedback, "
                        "report. " + WRITES["demo"])
-    budget(d, DEMO_TIMEOUT, DEMO_TRAINING_TIMEOUT, DEMO_EPOCHS)
+    budget(d, DEMO_TRAINING_TIMEOUT, DEMO_EPOCHS)
     d.add_argument("--examples", type=Path, default=None,
                    help="class to grade (default: autograder/examples/<assignment>)")
     return p

@@ -343,7 +343,9 @@ class Grader:
         self.judging = assignment_settings(course.assignment)
         self.epochs = epochs if epochs is not None else getattr(self.judging, "DEFAULT_EPOCHS", None)
         cfg = course.config.GradingExecute
-        self.timeout = int(timeout if timeout is not None else cfg.get("timeout", 300))
+        if timeout is None:
+            timeout = getattr(self.judging, "CELL_TIMEOUT", None) or cfg.get("timeout", 300)
+        self.timeout = int(timeout)
         self.training_timeout = int(
             training_timeout if training_timeout is not None else cfg.get("training_timeout", 3600)
         )
