@@ -117,8 +117,8 @@ class DaskCluster:
 
 
 def test_the_default_worker_count_follows_the_stated_rule():
-    assert parallel.default_workers(cores=2, memory=24 * 2**30) == 1
-    assert parallel.default_workers(cores=16, memory=128 * 2**30) == 8
+    assert parallel.default_workers(cores=2, memory=24 * 2**30) == 2  # one job per core
+    assert parallel.default_workers(cores=16, memory=128 * 2**30) == 16
     assert parallel.default_workers(cores=64, memory=16 * 2**30) == 4  # memory caps it
     assert parallel.default_workers(cores=1, memory=2**30) == 1
     assert parallel.threads_per_job(2, cores=16) == 8
