@@ -43,9 +43,10 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 
-# Per-cell timeout (seconds) in the sandbox. The slowest ungraded-but-needed cells of the
-# ResNet notebooks (building ResNet-50) take well under a minute on 2 CPU cores; 300 s leaves
-# room for a loaded shared machine while an infinite loop costs 5 minutes at most.
+# Per-cell timeout (seconds) in the sandbox, for an assignment whose judging package sets no
+# CELL_TIMEOUT of its own (resnets sets 60 s, measured: autograder/resnets/__init__.py);
+# `grade --timeout` overrides both. 300 s leaves room for a loaded shared machine while an
+# infinite loop costs 5 minutes at most.
 c.GradingExecute.timeout = 300
 # Cells tagged `training` get their own budget where an assignment runs them while grading
 # (the resnets judge trains the student's architecture itself and skips them).

@@ -127,7 +127,6 @@ def test_budget_help_states_the_defaults(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert f"CELL_TIMEOUT: {CELL_TIMEOUT} s for resnets" in text
     assert f"(default: {DEMO_TRAINING_TIMEOUT} s)" in text and f"(default: {DEMO_EPOCHS})" in text
-    assert f"(default: {DEMO_TRAINING_TIMEOUT} s)" in text
 
 
 def test_ordinary_cell_timeout_comes_from_the_option_then_the_assignment_then_the_config(tmp_path):

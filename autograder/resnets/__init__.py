@@ -11,8 +11,8 @@ DEFAULT_EPOCHS = 3
 SKIP_WHILE_GRADING = ["training"]
 # the per-cell timeout (seconds) of every cell the sandbox runs, when `grade --timeout` is not
 # given. With the training cells skipped, the solution's slowest cell is the set-up (importing
-# TensorFlow): at most 3.6 s in 220 graded runs on the kit's 2-core machine, 2 jobs at once
-# included (the rest under 1.1 s; the sandbox's journal records each cell's seconds). 60 s is
+# TensorFlow): at most 3.6 s in 220 graded runs of the test suite on the kit's 2-core machine
+# (every other cell under 1.1 s; the sandbox's journal records each cell's seconds). 60 s is
 # 16x that, room for a machine 2-4x slower and loaded; a student's endless loop then costs a
 # minute, not nbgrader_config.py's course-wide 300 s.
 CELL_TIMEOUT = 60
