@@ -122,6 +122,7 @@ def test_budget_help_states_the_defaults(capsys):
     assert f"GradingExecute.timeout: {config.timeout} s" in text
     assert f"GradingExecute.training_timeout: {config.training_timeout} s" in text
     assert f"DEFAULT_EPOCHS: {DEFAULT_EPOCHS} for resnets" in text and "(default: 1234)" in text
+    assert "the rule: one job per core and per 4 GB of RAM" in text  # parallel.default_workers
     with pytest.raises(SystemExit):
         parse("demo", "--help")
     text = " ".join(capsys.readouterr().out.split())

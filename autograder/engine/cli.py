@@ -150,11 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="wall-clock limit for one student's whole grading (default: twice the sum of all cell timeouts)")
         sp.add_argument("--workers", type=int, default=None,
                         help="students graded at once on this machine, each job in its own "
-                        "Dask worker process (default here: %d, the rule: one job per %d cores "
+                        "Dask worker process (default here: %d, the rule: one job per %s "
                         "and per %d GB of RAM, at least 1; 1 grades one student after the "
                         "other in this process). With several, each job's TensorFlow gets "
                         "cores / workers threads" % (
-                            parallel.default_workers(), parallel.CORES_PER_JOB,
+                            parallel.default_workers(),
+                            "core" if parallel.CORES_PER_JOB == 1
+                            else f"{parallel.CORES_PER_JOB} cores",
                             parallel.MEMORY_PER_JOB // 2**30))
         sp.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                         help="grade on a running Dask cluster (its scheduler's address; "
