@@ -225,9 +225,9 @@ def _blur(img, sigma):
 
 # --------------------------------------------------------------------------------------------
 # The hand, in hand units: palm centre at (0, 0), palm width 1, v pointing to the fingers.
-# The thumb is on the hand's right (+u): a right hand seen from its palm side.
+# The thumb is on the hand's right (+u): a right hand seen from its palm side. Per-finger
+# arrays and finger indices run index, middle, ring, little (0-3).
 
-FINGERS = ("index", "middle", "ring", "little")
 KNUCKLE_U = np.array([0.34, 0.11, -0.12, -0.34])
 KNUCKLE_V = np.array([0.48, 0.54, 0.50, 0.40])
 FINGER_LEN = np.array([0.88, 1.0, 0.93, 0.72])
