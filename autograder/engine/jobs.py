@@ -35,7 +35,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import pristine
+from . import pristine, safetar
 from .judge import VERDICT_CACHE_OUT, free_names, split_plan
 
 INSIDE = Path(__file__).resolve().parent / "inside"
@@ -400,8 +400,10 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 
 def _unpack(data: bytes, folder: Path) -> None:
+    # Files and folders only, nothing outside `folder`, sane modes; on every supported Python
+    # (tarfile's filter="data" needs 3.11.4+: safetar checks the same itself before 3.11.4).
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-        tar.extractall(folder, filter="data")  # no links out, no absolute paths, no devices
+        safetar.extract(tar, folder)
 
 
 def run_packed(data: bytes, python: str | None = None) -> bytes:
