@@ -4,6 +4,7 @@ Importing resnet_kit first sets TensorFlow's import-time environment (oneDNN on,
 off) before any test module imports TensorFlow.
 """
 
+import os
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,9 @@ def _sandbox_missing() -> str | None:
 
 
 SANDBOX_MISSING = _sandbox_missing()
-needs_sandbox = pytest.mark.skipif(SANDBOX_MISSING is not None,
+# On CI (CI=true) a sandbox that cannot start fails these tests instead of skipping them: a
+# green run must never hide a grader that would refuse to grade.
+needs_sandbox = pytest.mark.skipif(SANDBOX_MISSING is not None and not os.environ.get("CI"),
                                    reason=f"no sandbox: {SANDBOX_MISSING}")
 
 
