@@ -11,6 +11,8 @@ repository root, where ``nbgrader_config.py`` lives):
     bundle                  the zip students receive
     examples                regenerate the demo class in autograder/examples/<assignment>/
     demo                    release + grade the demo class on a small budget + feedback + report
+    doctor                  check that this machine can grade: Python, packages, TensorFlow,
+                            the sandbox, disk, memory, Dask (exit 1 when something would stop it)
 
 Every subcommand's ``--help`` says what it writes and its defaults (see :data:`WRITES`).
 """
@@ -73,6 +75,9 @@ WRITES = {
                 "autograder/examples/<assignment>/) and a README.md beside it.",
     "demo": "Writes: what `release`, `grade`, `feedback` and `report` write, the reports "
             "under <course>/reports/demo/ (not <course>/reports/) unless --reports is given.",
+    "doctor": "Writes nothing (a sandbox's scratch folder in the temp folder, removed). Prints "
+              "one line per check: OK, WARN (grading works; read it) or FAIL with the fix; "
+              "exits 1 when something would stop grading.",
 }
 
 
@@ -207,6 +212,17 @@ def build_parser() -> argparse.ArgumentParser:
     budget(d, DEMO_TRAINING_TIMEOUT, DEMO_EPOCHS)
     d.add_argument("--examples", type=Path, default=None,
                    help="class to grade (default: autograder/examples/<assignment>)")
+    dr = sub.add_parser("doctor", help="check that this machine can grade (exit 1 if not)",
+                        description="Check what grading needs: Python and package versions, "
+                        "TensorFlow (oneDNN, CPU features, GPU), the sandbox (starts; network "
+                        "off; memory, process and file limits; the course's secrets and this "
+                        "shell's variables invisible inside), free disk and memory, Dask. "
+                        + WRITES["doctor"])
+    dr.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                    help="also check a running Dask cluster: reachable, has workers, same "
+                    "versions")
+    dr.add_argument("--no-tensorflow", dest="tensorflow", action="store_false",
+                    help="skip the TensorFlow check (the slowest, a few seconds)")
     return p
 
 
@@ -351,6 +367,18 @@ def cmd_demo(course: Course, reports: Path, args) -> int:
     return 0
 
 
+def cmd_doctor(course: Course, reports: Path, args) -> int:
+    from . import doctor
+
+    print(f"Checking what grading '{course.assignment}' in {course.root} needs...", flush=True)
+    checks = doctor.run_checks(course.root, course.assignment, reports,
+                               scheduler=args.scheduler, tensorflow=args.tensorflow,
+                               say=lambda line: print(line, flush=True))
+    line, status = doctor.summary(checks)
+    print(line)
+    return status
+
+
 COMMANDS = {
     "release": cmd_release,
     "grade": cmd_grade,
@@ -359,6 +387,7 @@ COMMANDS = {
     "bundle": cmd_bundle,
     "examples": cmd_examples,
     "demo": cmd_demo,
+    "doctor": cmd_doctor,
 }
 
 
