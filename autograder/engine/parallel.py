@@ -12,15 +12,18 @@ writes the gradebook, the results and the training cache. A runner only decides 
   (:func:`jobs.pack`), so workers need the kit installed, not the coordinator's disk.
 
 A job that raises, or whose worker is lost, is submitted once more; a second failure is
-reported for that student, and the batch goes on. At most one job per worker thread is in
+reported for that student (a :class:`JobFailure`: what failed and its whole traceback, from
+the worker and the job process), and the batch goes on. At most one job per worker thread is in
 flight: the next one is submitted when one comes back, so it starts with the training cache as
 it is then (a class's first correct network trains once; the rest reuse it).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -72,8 +75,67 @@ class Job:
     errors: list[str] = field(default_factory=list)
 
 
-# (job, outcome or None, the last error or None)
-Finished = tuple[Job, "dict | None", "str | None"]
+@dataclass
+class JobFailure:
+    """Why a job gave no outcome: ``summary`` (one line per attempt) and ``traceback`` (the
+    whole traceback text: the job process's own where it crashed, as its stderr holds it, and
+    where it was raised on the worker or here). Always the grader's failure, never the
+    student's: student code runs only in the job's sandbox, whose every ending (timeouts,
+    limits, dead kernels) is part of an outcome."""
+
+    summary: str
+    traceback: str = ""
+
+    def __str__(self) -> str:
+        return self.summary
+
+
+class JobError(RuntimeError):
+    """Raised on a worker in place of a job's exception, with the worker's traceback text in
+    it (``args``: summary, traceback), so the coordinator gets it whatever Dask keeps of
+    remote tracebacks."""
+
+    def __init__(self, summary: str, traceback_text: str):
+        super().__init__(summary, traceback_text)
+        self.summary, self.traceback = summary, traceback_text
+
+    def __str__(self) -> str:
+        return self.summary
+
+
+def run_packed(data: bytes) -> bytes:
+    """What a Dask worker runs: :func:`jobs.run_packed`, any exception turned into a
+    :class:`JobError` that carries its traceback (which holds the job process's stderr)."""
+    from . import jobs
+
+    try:
+        return jobs.run_packed(data)
+    except Exception as exc:  # noqa: BLE001 - sent back whole to the coordinator
+        raise JobError(summarize(exc), traceback.format_exc()) from None
+
+
+def summarize(exc: BaseException, limit: int = 500) -> str:
+    """An exception on one line: its type and first line, and where its message holds a
+    traceback (a job process's stderr), that traceback's last line, the error itself."""
+    header = "Traceback (most recent call last):"
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = f"{type(exc).__name__}: {lines[0] if lines else ''}"
+    if len(lines) > 1 and header in str(exc):
+        text = text.removesuffix(header).rstrip() + f" ... {lines[-1]}"
+    text = text.rstrip(": ")
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def failure_of(exc: BaseException) -> tuple[str, str]:
+    """(one-line summary, whole traceback text) of an exception a job raised."""
+    if isinstance(exc, JobError):
+        return exc.summary, exc.traceback
+    return summarize(exc), "".join(traceback.format_exception(type(exc), exc,
+                                                              exc.__traceback__)).rstrip()
+
+
+# (job, outcome or None, why it failed or None)
+Finished = tuple[Job, "dict | None", "JobFailure | None"]
 
 
 class SerialRunner:
@@ -88,30 +150,71 @@ class SerialRunner:
         for job in queue:
             before(job)
             try:
-                yield job, jobs.run(job.spec), None
+                outcome = jobs.run(job.spec)
             except Exception as exc:  # noqa: BLE001 - one student never stops the batch
-                yield job, None, f"{type(exc).__name__}: {exc}"
+                yield job, None, JobFailure(*failure_of(exc))
+            else:
+                yield job, outcome, None
 
     def close(self) -> None:
         pass
 
 
+# Where the dashboard listens when `--dashboard` names no address: this machine only.
+DEFAULT_DASHBOARD = "127.0.0.1:8787"
+
+
+def local_cluster_options(workers: int, dashboard: str | None = None) -> dict:
+    """LocalCluster's settings for ``--workers N``: single-threaded worker processes, quiet.
+
+    Without ``dashboard`` the scheduler still serves HTTP (health and metrics routes), and on
+    Dask's default port 8787 on every interface: where that port is taken (a second `grade`,
+    a notebook's cluster) Dask warns "Port 8787 is already in use". So it gets a free port on
+    loopback and no dashboard. Dask's own log lines (a retried task's "Compute Failed", a
+    restarted worker, each at ERROR or WARNING) are kept quiet: the runner reports every failed
+    job itself, with its traceback."""
+    options = {"n_workers": workers, "threads_per_worker": 1, "processes": True,
+               "silence_logs": logging.CRITICAL}
+    if dashboard:
+        options["dashboard_address"] = dashboard
+    else:
+        options.update(dashboard_address=None,
+                       scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"})
+    return options
+
+
+def dashboard_note() -> str:
+    """What to add to the dashboard's link where it cannot show Dask's pages."""
+    try:
+        import bokeh  # noqa: F401
+    except ImportError:
+        return (" (Dask's dashboard needs bokeh, which this environment lacks: "
+                "`pip install 'bokeh>=3.1'` for its pages)")
+    return ""
+
+
 class DaskRunner:
-    """Jobs on a Dask cluster: a running one (``scheduler``) or a LocalCluster of ``workers``."""
+    """Jobs on a Dask cluster: a running one (``scheduler``) or a LocalCluster of ``workers``.
+    ``dashboard``: an address for the local cluster's dashboard (None: no dashboard); its
+    link, or the running cluster's, is in :attr:`dashboard_link`."""
 
     def __init__(self, scheduler: str | None = None, workers: int = 2,
-                 heartbeat: float = 60.0):
+                 heartbeat: float = 60.0, dashboard: str | None = None):
         from distributed import Client, LocalCluster
 
         self.cluster = None
+        self.dashboard_link = None
         if scheduler:
             self.client = Client(scheduler, timeout="30s")
             self.description = f"on the Dask cluster at {scheduler}"
+            if dashboard:
+                self.dashboard_link = self.client.dashboard_link
         else:
-            self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                        dashboard_address=None)
+            self.cluster = LocalCluster(**local_cluster_options(workers, dashboard))
             self.client = Client(self.cluster)
             self.description = f"on {workers} local Dask worker processes"
+            if dashboard:
+                self.dashboard_link = self.cluster.dashboard_link
         self.heartbeat = heartbeat
 
     def slots(self) -> int:
@@ -125,13 +228,14 @@ class DaskRunner:
 
         waiting = list(queue)
         in_flight: dict = {}
+        tracebacks: dict[str, list[str]] = {}  # student -> each failed attempt's traceback
         done = as_completed()
 
         def submit(job: Job) -> None:
             job.attempts += 1
             if job.attempts == 1:
                 before(job)  # the training cache as it is now, and the start line
-            future = self.client.submit(jobs.run_packed, jobs.pack(job.spec), pure=False,
+            future = self.client.submit(run_packed, jobs.pack(job.spec), pure=False,
                                         key=f"grade-{job.student}-try{job.attempts}-{time.time_ns()}")
             in_flight[future.key] = (future, job)
             done.add(future)
@@ -150,13 +254,22 @@ class DaskRunner:
             try:
                 outcome = jobs.unpack_outcome(future.result(), job.spec)
             except Exception as exc:  # noqa: BLE001 - a failed job or a lost worker
-                job.errors.append(f"{type(exc).__name__}: {str(exc)[:500]}")
+                summary, text = failure_of(exc)
+                job.errors.append(summary)
+                earlier = tracebacks.setdefault(job.student, [])
+                same = any(text.strip() in seen for seen in earlier)
+                earlier.append(f"--- attempt {job.attempts}" + (
+                    ": the same traceback as before ---" if same else f" ---\n{text.strip()}"))
                 if job.attempts <= RETRIES:
                     say(f"{job.student}: the job failed ({job.errors[-1][:200]}); "
                         "submitting it once more")
                     submit(job)
                     continue
-                yield job, None, "; ".join(job.errors)
+                errors = list(dict.fromkeys(job.errors))
+                yield job, None, JobFailure("; ".join(errors) + (
+                    (" (both tries)" if len(job.errors) == 2 else f" (all {len(job.errors)} tries)")
+                    if len(errors) < len(job.errors) else ""),
+                                            "\n".join(tracebacks.pop(job.student)))
             else:
                 yield job, outcome, None
             while waiting and len(in_flight) < self.slots():
@@ -194,10 +307,10 @@ def _wait(done, seconds: float) -> bool:
     return done.has_ready()
 
 
-def runner_for(workers: int | None, scheduler: str | None):
+def runner_for(workers: int | None, scheduler: str | None, dashboard: str | None = None):
     """The runner a ``grade`` command asks for: serial for one worker and no scheduler."""
     if scheduler:
-        return DaskRunner(scheduler=scheduler)
+        return DaskRunner(scheduler=scheduler, dashboard=dashboard)
     if workers and workers > 1:
-        return DaskRunner(workers=workers)
+        return DaskRunner(workers=workers, dashboard=dashboard)
     return SerialRunner()
