@@ -310,8 +310,12 @@ def test_the_kernel_cannot_write_to_the_executor_log(graded):
 
 
 @needs_sandbox
-def test_a_kernel_that_kills_the_executor_gets_a_grader_error_not_ok(graded):
+def test_a_kernel_that_kills_the_executor_gets_a_status_of_its_own_not_ok(graded):
+    """The kernel shares the executor's uid, so killing it is the student's doing: a student
+    status, never the grader's error (that one would fail the whole `grade` command)."""
     result = graded[0]["kills_the_executor"]
-    assert "grader error" in result["flags"], result
+    assert "runner killed" in result["flags"], result
+    assert "grader error" not in result["flags"], result
     assert any("did not finish" in d for d in result["details"]), result["details"]
+    assert any("runner was killed (signal 9)" in d for d in result["details"]), result["details"]
     assert result["cells"][f"{TOY_NOTEBOOK}/test_square"]["score"] == 2  # judged before

@@ -611,8 +611,12 @@ STATUS_HELP = {
     "unsandboxed": "Graded without the sandbox (the instructor's choice for this run).",
     "repaired": "Your notebook file had damaged fields or lost cell metadata; they were "
                 "restored from the assignment and it was graded normally.",
-    "grader error": "The grader could not finish your notebooks; the points shown are those of "
-                    "the tests that had finished. The instructor has been told.",
+    "grader error": "The grader itself failed, not your work: the points shown are not your "
+                    "grade yet. The instructor has been told and will grade your notebooks "
+                    "again once the grader is fixed.",
+    "runner killed": "Code in your notebook stopped the grader's notebook runner (for example "
+                     "by killing its parent process); the cells after that point did not run "
+                     "and the tests that need them score 0.",
     "missing cells": "You deleted read-only cells (such as tests); they were put back and run.",
     "duplicate cells": "You copied a read-only cell; only one copy was graded.",
     "tests edited": "You changed a test cell; your notebook was graded with the original tests.",

@@ -13,6 +13,11 @@ For each student found by :mod:`autograder.engine.intake`:
 
 Every run has its own folder; ``report`` and ``feedback`` read the latest one. Every student
 in the input gets a result, whatever their files contain.
+
+A failure of the grader itself (see :meth:`Grader.merge` for which failures are whose) never
+stops the batch and never passes for a student's result: that student's row says
+``grader error``, the result keeps the reason and the whole traceback (``grader_error``), and
+:func:`grader_failures` lists them for the command's banner and exit status.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import shutil
 import subprocess
 import sys
 import time
+import traceback
 import warnings
 from pathlib import Path
 
@@ -42,6 +48,12 @@ from .inside.nbexec import (DEAD_KERNEL_ENAME, GRADER_ENAMES, NOT_RUN_ENAME, TIM
 UNSANDBOXED = "unsandboxed"
 LIMIT = "limit exceeded"
 UNFINISHED = "unfinished"
+# The grader failed, not the student (see Grader.merge): reported in a banner, and `grade`
+# exits with a status of its own.
+GRADER_ERROR = "grader error"
+# Student code stopped the grader's notebook runner in the sandbox (it shares the student's
+# uid there, so a notebook can kill it): the student's doing, not the grader's failure.
+RUNNER_KILLED = "runner killed"
 # A cell that raised this has an exercise the student has not done yet (the release's
 # placeholder), which is no crash: the status says "unfinished", not "cell errors".
 UNFINISHED_ENAME = "NotImplementedError"
@@ -53,11 +65,12 @@ STATUS_ORDER = [
     repair.EMPTY,
     "missing notebook",
     "kernel died",
+    RUNNER_KILLED,
     "timeout",
     LIMIT,
     "cell errors",
     UNFINISHED,
-    "grader error",
+    GRADER_ERROR,
     repair.MISSING_CELLS,
     repair.DUPLICATE_CELLS,
     repair.TESTS_EDITED,
@@ -173,6 +186,69 @@ def executor_report(log: Path) -> dict:
         elif record.get("event") == "done":
             seen["done"] = record
     return {"started": parsed["started"], "missing": parsed["missing"], "notebooks": notebooks}
+
+
+# How much of a log the result keeps as a grader failure's traceback.
+TRACEBACK_CHARS = 8000
+
+
+def log_tail(path: Path, limit: int = TRACEBACK_CHARS) -> str:
+    """The end of a job's log (sandbox.log, judge.log) as a grader failure's traceback: the
+    executor's report lines left out (they are in the log, and say nothing to a person)."""
+    try:
+        text = Path(path).read_bytes()[-4 * limit:].decode("utf-8", "replace")
+    except OSError as exc:
+        return f"({Path(path).name} could not be read: {exc.strerror or exc})"
+    from .inside.nbexec import REPORT_PREFIX
+
+    lines = [line for line in text.splitlines() if not line.startswith(REPORT_PREFIX)]
+    text = "\n".join(lines).strip()
+    return (text[-limit:] if text else f"({Path(path).name} is empty)")
+
+
+def log_was_cut(path: Path) -> bool:
+    """Whether the sandbox kept only the start of the job's output (see sandbox.LOG_BYTES)."""
+    from . import sandbox
+
+    cap = getattr(sandbox, "LOG_BYTES", 8 * 2**20)
+    try:
+        size = Path(path).stat().st_size
+        with open(path, "rb") as fh:
+            fh.seek(max(0, size - 200))
+            end = fh.read()
+    except OSError:
+        return False
+    return size >= cap or b"[sandbox: output cut here" in end
+
+
+def by_a_signal(returncode) -> int | None:
+    """The signal that ended a process, from its exit status as a sandbox reports it (128+N,
+    bwrap's and a shell's way) or as subprocess does (-N); None when it exited by itself."""
+    if isinstance(returncode, int) and returncode < 0:
+        return -returncode
+    if isinstance(returncode, int) and 128 < returncode < 160:
+        return returncode - 128
+    return None
+
+
+# What the judge's log says when it ran out of memory (TensorFlow aborts on std::bad_alloc
+# under the sandbox's address-space limit; Python raises MemoryError).
+OUT_OF_MEMORY = ("MemoryError", "bad_alloc", "Cannot allocate memory", "ResourceExhausted",
+                 "OOM when allocating", "out of memory")
+
+
+def judge_grader_error(output) -> bool:
+    """Whether a verdict's output is the judge's own GraderError (judge._judge writes its
+    traceback as the one plain line "GraderError: <message>"); a student's exception of that
+    name, replayed in a test, has the colour codes of judge._error and is a test failure."""
+    return (isinstance(output, dict) and output.get("ename") == "GraderError"
+            and output.get("traceback") == [f"GraderError: {output.get('evalue', '')}"])
+
+
+def grader_failures(results: list[dict]) -> list[dict]:
+    """The results whose row says ``grader error``: students the grader failed, in the order
+    they were graded."""
+    return [r for r in results if GRADER_ERROR in (r.get("flags") or [])]
 
 
 def scan_executed(seen: dict | None) -> dict:
@@ -334,7 +410,7 @@ class Grader:
                  training_timeout: int | None = None, epochs: int | None = None,
                  student_timeout: int | None = None, sandbox: bool = True,
                  seed: int | None = None, workers: int = 1, scheduler: str | None = None,
-                 cache: bool = True, out=sys.stdout):
+                 cache: bool = True, dashboard: str | None = None, out=sys.stdout):
         from .judge import GRADER_SEED
 
         self.course = course
@@ -356,6 +432,7 @@ class Grader:
         self.noted = False
         self.workers = max(1, int(workers or 1))
         self.scheduler = scheduler
+        self.dashboard = dashboard  # the Dask dashboard's address (None: no dashboard)
         self.cache = cache
         self.training_cache: ResultCache | None = None  # trained results by architecture
         self.verdict_cache: ResultCache | None = None  # test outputs by captured inputs
@@ -467,11 +544,16 @@ class Grader:
                  + f"); run {self.run_dir.name}")
         from . import parallel
 
-        runner = parallel.runner_for(self.workers, self.scheduler)
+        runner = parallel.runner_for(self.workers, self.scheduler, self.dashboard)
         self.say(f"Jobs run {runner.description}"
                  + (f"; caches: {self.training_cache.describe()}, "
                     f"{self.verdict_cache.describe()}" if self.cache else "; caches off")
                  + ".")
+        if self.dashboard:
+            link = getattr(runner, "dashboard_link", None)
+            self.say(f"Dask dashboard: {link}{parallel.dashboard_note()}" if link else
+                     "Dask dashboard: none (jobs run one after the other in this process, "
+                     "without Dask: give --workers 2 or more, or --scheduler)")
         progress = Progress(len(students), self.say)
         results, queue = [], []
         try:
@@ -480,7 +562,8 @@ class Grader:
                     pending = self.start_student(sf)
                 except Exception as exc:  # noqa: BLE001 - one student never stops the batch
                     results.append(progress.done(sf.student, self.failed_result(
-                        sf, f"grader error: {type(exc).__name__}: {exc}")))
+                        sf, f"preparing the job raised {type(exc).__name__}: {exc}",
+                        traceback.format_exc())))
                     continue
                 if pending.spec is None:  # nothing to run (no notebook could be read)
                     results.append(progress.done(sf.student, self.finish_student(pending, None)))
@@ -494,13 +577,14 @@ class Grader:
             for job, outcome, error in runner.run(queue, before, self.say):
                 try:
                     if error is not None:
-                        result = self.failed_result(job.state.sf, f"grader error: the job "
-                                                    f"failed: {error}")
+                        result = self.failed_result(job.state.sf, f"the job failed: {error}",
+                                                    getattr(error, "traceback", ""))
                     else:
                         result = self.finish_student(job.state, outcome)
                 except Exception as exc:  # noqa: BLE001 - one student never stops the batch
-                    result = self.failed_result(job.state.sf,
-                                                f"grader error: {type(exc).__name__}: {exc}")
+                    result = self.failed_result(
+                        job.state.sf, f"merging the job's results raised {type(exc).__name__}: "
+                        f"{exc}", traceback.format_exc())
                 results.append(progress.done(job.student, result))
         finally:
             runner.close()
@@ -519,15 +603,20 @@ class Grader:
                                     "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": threads})
 
     # -- one student ----------------------------------------------------------------------
-    def failed_result(self, sf, detail: str) -> dict:
+    def failed_result(self, sf, reason: str, traceback_text: str = "") -> dict:
+        """The result of a student the grader failed before anything of theirs was judged (the
+        job raised or was lost twice, or the coordinator's own part raised): every test 0,
+        status ``grader error``, the reason and traceback kept for the banner."""
         cells = {f"{gc.notebook}/{gc.grade_id}": {"notebook": gc.notebook, "grade_id": gc.grade_id,
-                                                  "score": 0.0, "max": gc.points, "error": "grader error"}
+                                                  "score": 0.0, "max": gc.points, "error": GRADER_ERROR}
                  for gc in self.cells}
-        flags = ["grader error"] + ([UNSANDBOXED] if not self.sandbox else [])
+        flags = [GRADER_ERROR] + ([UNSANDBOXED] if not self.sandbox else [])
         result = {"student": sf.student, "assignment": self.course.assignment,
                   "files": sorted({p.name for p in sf.notebooks.values()} | {p.name for p in sf.stray}),
                   "cells": cells, "total": 0.0, "max": sum(gc.points for gc in self.cells),
-                  "flags": flags, "status": status_of(flags), "details": list(sf.notes) + [detail],
+                  "flags": flags, "status": status_of(flags),
+                  "details": list(sf.notes) + [f"grader error: {reason}"],
+                  "grader_error": {"reason": reason, "traceback": traceback_text},
                   "notebooks": {}, "seconds": 0.0, "run": self.run_dir.name}
         try:  # the report says 0: so does the gradebook
             self.record_zero_in_gradebook(sf.student)
@@ -599,6 +688,7 @@ class Grader:
         course, student = self.course, pending.sf.student
         sf, flags, details, per_nb = pending.sf, pending.flags, pending.details, pending.per_nb
         job = {"verdicts": {}, "seconds": 0.0}
+        failure = None  # the grader's own failure: {"reason", "traceback"}
         if outcome is not None:
             job = self.merge(student, outcome, pending.started)
             for cache, new in ((self.training_cache, outcome.get("training_cache")),
@@ -607,15 +697,15 @@ class Grader:
                     cache.add(new)
             flags += [f for f in job["flags"] if f not in flags]
             details += job["details"]
-            if not job["recorded"]:
-                flags.append("grader error")
+            failure = job["grader_error"]
         else:  # nothing to run: the gradebook still gets the submission, with 0 points
             try:
                 self.record_zero_in_gradebook(student)
             except Exception as exc:  # noqa: BLE001 - reported, never stops the batch
-                flags.append("grader error")
-                details.append(f"grader error: nbgrader could not record the grades "
-                               f"({type(exc).__name__}: {exc})")
+                flags.append(GRADER_ERROR)
+                reason = f"nbgrader could not record the grades ({type(exc).__name__}: {exc})"
+                details.append(f"grader error: {reason}")
+                failure = {"reason": reason, "traceback": traceback.format_exc()}
 
         cells_out, total, max_total = {}, 0.0, 0.0
         for gc in self.cells:
@@ -663,29 +753,91 @@ class Grader:
             "seconds": job.get("seconds", 0.0),
             "run": self.run_dir.name,
         }
+        if failure:
+            result["grader_error"] = failure
         self.write_result(result)
         return result
 
+    # Whose failure is it? Only the grader's own failures make a row "grader error" (and the
+    # banner, and `grade`'s exit status 3); whatever student code can bring about stays a
+    # student status, said plainly in the details. Student code runs only in the notebook
+    # sandbox (and the pristine one), as the same uid as the grader's notebook runner there, so:
+    #
+    # * The job raised, its process crashed, or it lost its worker twice (parallel.JobFailure);
+    #   preparing the job or merging its results raised: the grader's. Every way student code
+    #   can end a job (wall clock, disk, idle, memory, dead kernels) is part of an outcome, and
+    #   the limits that keep it from taking the worker down are the grader's to hold (where
+    #   they do not, e.g. memory summed over many processes, a worker lost to the machine's
+    #   OOM killer shows as the grader's: a false alarm, never a silent zero).
+    # * The runner's report never started (no hello in sandbox.log) and the sandbox was not
+    #   stopped: the sandbox or the runner could not start, before any student code existed.
+    #   The grader's (on a worker: bwrap missing, a broken environment...).
+    # * The runner did not finish a notebook, or records of its report are missing, and the
+    #   sandbox was not stopped at a limit: student code CAN do this. A notebook can kill the
+    #   runner (os.kill(os.getppid(), 9): it ends by a signal) or, where bwrap's pid 1 is
+    #   reachable, flood the log past its cap so the report's end is lost. So: a cut log is
+    #   the student's LIMIT, a runner ended by a signal after a notebook had started is
+    #   RUNNER_KILLED (a student status); a runner that exited by itself (a Python traceback
+    #   in sandbox.log: the grader's code raised) or one that died before any notebook started
+    #   is the grader's. A notebook that makes the runner raise gets a false alarm, never a
+    #   silent zero.
+    # * The judge (no student code; it reads the captured data) stopped at its sandbox's limit
+    #   (wall clock, disk) or ran out of memory (a student's network can be too large to
+    #   train): the student's TIMEOUT / LIMIT. Any other judge exit (its own traceback: each
+    #   test's exceptions are caught per test, so an exit means the grader's code failed
+    #   outside any test; a crash by another signal) is the grader's.
+    # * A test the judge answered with GraderError (the capture plan does not cover a check, a
+    #   capture that could not be planned): the grader's. Forged capture records can also
+    #   cause it; that is a false alarm for the instructor to read, never a silent zero.
+    # * nbgrader could not record the grades: the grader's (the repaired notebook is the
+    #   grader's to make recordable); the gradebook then gets 0 points for the student, so
+    #   they are in it until graded again.
     def merge(self, student: str, outcome: dict, started: float) -> dict:
         flags, details = [], []
+        failures: list[dict] = []  # the grader's own: {"reason", "traceback"}
+
+        def grader_failed(reason: str, traceback_text: str = "") -> None:
+            details.append(f"grader error: {reason}")
+            failures.append({"reason": reason, "traceback": traceback_text})
+
         box = outcome["sandbox"]
         if box.get("killed"):
             flags.append("timeout" if box.get("timed_out") else LIMIT)
             details.append(f"the sandbox was stopped: {box['killed']}")
+        executed_dir = Path(outcome["executed_dir"])
+        job_dir = executed_dir.parent.parent
         judge = outcome["judge"]
-        if judge.get("returncode") not in (0, None) or judge.get("killed"):
-            flags.append("grader error")
-            details.append("grader error: the judge did not finish "
-                           + (f"({judge['killed']})" if judge.get("killed") else
-                              f"(exit code {judge.get('returncode')})")
-                           + "; tests it had not judged score 0")
+        if judge.get("killed"):
+            flags.append("timeout" if judge.get("timed_out") else LIMIT)
+            details.append(f"the judge (it grades the captured work outside the notebook's "
+                           f"sandbox) was stopped: {judge['killed']}; tests it had not judged "
+                           "score 0")
+        elif judge.get("returncode") not in (0, None):
+            code = judge["returncode"]
+            log = log_tail(job_dir / "judge.log")
+            if any(sign in log for sign in OUT_OF_MEMORY) or by_a_signal(code) == 9:
+                flags.append(LIMIT)
+                details.append(f"the judge ran out of memory grading the captured network (exit "
+                               f"code {code}): a network this large cannot be trained within "
+                               "the grader's memory limit; tests it had not judged score 0")
+            else:
+                grader_failed(f"the judge did not finish (exit code {code}); tests it had not "
+                              "judged score 0", log)
+        unplanned = [f"{nb}/{gid}: {out.get('evalue', '')}"
+                     for nb, cells in (outcome.get("verdicts") or {}).items()
+                     if isinstance(cells, dict)
+                     for gid, verdict in cells.items() if isinstance(verdict, dict)
+                     for out in verdict.get("outputs") or []
+                     if judge_grader_error(out)]
+        if unplanned:
+            grader_failed(f"the judge could not run {len(unplanned)} test(s) (GraderError; "
+                          "they score 0)", "\n".join(unplanned))
         for skipped in outcome.get("skipped_files", []):
             details.append(f"left in the sandbox: {skipped}")
         # Statuses come from the executor's own report (sandbox.log), never from the executed
         # notebooks: student code can rewrite those, or make them too large to copy out.
-        executed_dir = Path(outcome["executed_dir"])
-        job_dir = executed_dir.parent.parent
-        report = executor_report(job_dir / "sandbox.log")
+        log_path = job_dir / "sandbox.log"
+        report = executor_report(log_path)
         try:
             names = list(json.loads((job_dir / "spec.json").read_text())["notebooks"])
         except (OSError, ValueError, KeyError, TypeError):
@@ -703,26 +855,57 @@ class Grader:
                                                 outcome.get("skipped_files", []))
             if problem:
                 details.append(problem)
-        if not report["started"] and not stopped:
-            details.append("grader error: the executor's report is missing from sandbox.log")
-        if report["missing"]:
-            details.append(f"grader error: {report['missing']} record(s) of the executor's "
-                           "report never reached the grader; statuses may be incomplete")
         if unfinished:
             details.append("the executor did not finish " + ", ".join(unfinished)
                            + ("" if stopped else "; see sandbox.log"))
-        if (report["missing"] or (unfinished and not stopped)) and "grader error" not in flags:
-            flags.append("grader error")
-        recorded = self.record_in_gradebook(student, outcome)
+        code = box.get("returncode")
+        if stopped:
+            pass  # the sandbox's limits stopped it: the flag above says which
+        elif not report["started"]:
+            grader_failed("the sandbox or the grader's notebook runner could not start (its "
+                          f"report is missing from sandbox.log; exit code {code})",
+                          log_tail(log_path))
+        elif report["missing"] or unfinished:
+            lost = (f"{report['missing']} record(s) of the executor's report never reached the "
+                    "grader; statuses may be incomplete" if report["missing"] else "")
+            signal_number = by_a_signal(code)
+            if log_was_cut(log_path):
+                flags.append(LIMIT)
+                details.append("the job's output passed the grader's log limit, so the end of "
+                               "the runner's report was lost" + (f" ({lost})" if lost else ""))
+            elif signal_number and report["notebooks"]:
+                flags.append(RUNNER_KILLED)
+                details.append(f"the grader's notebook runner was killed (signal "
+                               f"{signal_number}) after the notebook's code had started: the "
+                               "cells after that point did not run" + (f"; {lost}" if lost
+                                                                       else ""))
+            else:
+                grader_failed((lost or "the grader's notebook runner stopped before the end")
+                              + f" (exit code {code})", log_tail(log_path))
+        recorded, why = self.record_in_gradebook(student, outcome)
         if not recorded:
-            details.append("grader error: nbgrader could not record the grades")
+            grader_failed("nbgrader could not record the grades", why)
+            try:  # every student is in the gradebook: 0 points until graded again
+                self.record_zero_in_gradebook(student)
+                details.append("the gradebook holds 0 points for this submission until it is "
+                               "graded again")
+            except Exception as exc:  # noqa: BLE001 - reported above
+                details.append(f"nbgrader could not record 0 points either "
+                               f"({type(exc).__name__}: {exc})")
+        if failures:
+            flags.append(GRADER_ERROR)
         return {"verdicts": outcome.get("verdicts") or {}, "flags": flags, "details": details,
                 "executed": executed, "recorded": recorded,
+                "grader_error": ({"reason": "; ".join(f["reason"] for f in failures),
+                                  "traceback": "\n\n".join(f["traceback"] for f in failures
+                                                            if f["traceback"])}
+                                 if failures else None),
                 # the job's own time (a parallel job may have waited for a worker before)
                 "seconds": outcome.get("seconds", round(time.monotonic() - started, 2))}
 
-    def record_in_gradebook(self, student: str, outcome: dict) -> bool:
-        """nbgrader's autograde with the job's outputs injected: the one gradebook writer."""
+    def record_in_gradebook(self, student: str, outcome: dict) -> tuple[bool, str]:
+        """nbgrader's autograde with the job's outputs injected: the one gradebook writer.
+        Returns whether it succeeded and, where not, nbgrader's traceback and log."""
         trusted = Path(outcome["executed_dir"]).parent
         (trusted / "verdicts.json").write_text(json.dumps(outcome.get("verdicts") or {}))
         overrides = merge_overrides(self.course.overrides,
@@ -731,7 +914,10 @@ class Grader:
         with warnings.catch_warnings():  # SQLAlchemy's session warnings from nbgrader's API
             warnings.simplefilter("ignore")
             result = api.autograde(self.course.assignment, student, force=True, create=True)
-        return bool(result.get("success"))
+        if result.get("success"):
+            return True, ""
+        return False, "\n".join(str(result.get(key)) for key in ("error", "log")
+                                 if result.get(key)).strip()[-TRACEBACK_CHARS:]
 
     def record_zero_in_gradebook(self, student: str) -> None:
         """A submission of ``student`` scoring 0 on every test, in place of any earlier one:

@@ -18,6 +18,10 @@ from pathlib import Path
 # How much of one failure's message the terminal table shows (the CSV and feedback: all).
 TABLE_REASON_CHARS = 240
 TABLE_WIDTH = 100
+# The status flag of a student the grader failed (grading.GRADER_ERROR), and how the table
+# says it: the row is the grader's failure, not the student's.
+GRADER_ERROR = "grader error"
+GRADER_ERROR_SAID = "grader error (not the student's fault: re-grade after fixing)"
 
 
 def columns(results: list[dict]) -> tuple[list[str], list[str]]:
@@ -101,7 +105,10 @@ def table(results: list[dict], why: bool = True) -> str:
     ordered = sorted(results, key=lambda r: r["student"])
     rows = [("student", "total", "status")]
     for r in ordered:
-        rows.append((r["student"], f"{r['total']:g}/{r['max']:g}", r["status"]))
+        status = r["status"]
+        if GRADER_ERROR in (r.get("flags") or []):
+            status = status.replace(GRADER_ERROR, GRADER_ERROR_SAID)
+        rows.append((r["student"], f"{r['total']:g}/{r['max']:g}", status))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     buf = io.StringIO()
     for n, row in enumerate(rows):
@@ -113,6 +120,36 @@ def table(results: list[dict], why: bool = True) -> str:
     totals = [r["total"] for r in results]
     buf.write(f"{len(results)} student(s); mean {sum(totals) / len(totals):.2f} of {results[0]['max']:g}\n")
     return buf.getvalue()
+
+
+def grader_error_banner(results: list[dict], width: int = TABLE_WIDTH) -> str | None:
+    """A framed block for the students the grader itself failed (``grader error`` rows), or
+    None when there are none: how many, who and why, and the first one's whole traceback (the
+    results keep every one's: ``grader_error`` in results/<student>.json)."""
+    failed = [r for r in results if GRADER_ERROR in (r.get("flags") or [])]
+    if not failed:
+        return None
+    rule = "#" * width
+    lines = [rule,
+             f"# THE GRADER FAILED for {len(failed)} of {len(results)} student(s): their rows say "
+             f"'{GRADER_ERROR}'.",
+             "# Their points are NOT their work's: fix the grader, then grade them again.", "#"]
+    for r in failed:
+        reason = (r.get("grader_error") or {}).get("reason") or "; ".join(
+            d for d in r.get("details", []) if d.startswith(GRADER_ERROR)) or "(no reason kept)"
+        lines += textwrap.wrap(f"{r['student']}: {shorten(reason)}", width=width - 2,
+                               initial_indent="# ", subsequent_indent="#     ")
+    first = next((r for r in failed if (r.get("grader_error") or {}).get("traceback")), None)
+    lines.append("#")
+    if first is None:
+        lines.append("# (no traceback was kept)")
+    else:
+        lines.append(f"# The first traceback ({first['student']}):")
+        lines.append("#")
+        lines += ["#   " + line for line in
+                  first["grader_error"]["traceback"].rstrip().splitlines()]
+    lines.append(rule)
+    return "\n".join(lines) + "\n"
 
 
 def histogram(results: list[dict], path: Path, title: str = "") -> Path:
