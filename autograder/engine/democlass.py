@@ -21,6 +21,10 @@ One folder per student (layout 2 of :mod:`autograder.engine.intake`)::
 
 Failure examples change the FIRST notebook only and submit the others as released (untouched),
 so only ``solution`` and ``bugs`` pay for training in the demo.
+
+What each example must get (total and status) is measured, kept in :data:`DEMO_EXPECTED` and
+written beside the class (``<assignment>.expected.json``); ``demo`` grades the class and
+fails, naming them, when a student's total or status differs (:func:`check_expectations`).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from __future__ import annotations
 from . import _fastimport  # noqa: F401  (before nbformat/nbgrader)
 
 import copy
+import json
 import re
 import shutil
 from pathlib import Path
@@ -37,6 +42,95 @@ import nbformat
 from .course import Course
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
+
+# What each demo student gets, measured with `python -m autograder demo` (its defaults: a
+# 1-epoch training budget, the assignment's cell timeout, the judge's seed) on 2026-12-07 on
+# the kit's 2-core machine, the whole class with --workers 2 and `--only solution,raises` with
+# --workers 1: the same totals and statuses. {student: (total, status)}; a total may be
+# {"min": a, "max": b} where it can honestly vary. Only `solution` trains (`bugs` builds no
+# network). Its 10 accuracy points are pass/fail: the hidden-split accuracy of the network the
+# judge trains (its own seed, deterministic ops) against the 1-epoch threshold, 0.360 (the
+# lowest of 5 seeds, 0.410, minus 0.05). The accuracy itself depends on the numerics: 0.483
+# with --workers 2 (1 TensorFlow thread per job), 0.460 with --workers 1 (2 threads); the
+# points do not, with that margin, so the solution's expected total is full marks, exactly: a
+# machine where it falls below the threshold is a finding (the demo says so), not noise.
+# Update this table when a change of the notebooks, the examples or the grader changes a
+# result on purpose, then run `python -m autograder examples`.
+DEMO_EXPECTED: dict[str, dict[str, tuple]] = {
+    "resnets": {
+        "solution": (48, "ok"),
+        "release": (0, "cell errors; unfinished"),
+        "bugs": (0, "cell errors"),
+        "raises": (18, "cell errors; unfinished"),
+        "syntax_error": (18, "cell errors; unfinished"),
+        "loops": (18, "timeout; cell errors; unfinished"),
+        "kills_kernel": (18, "kernel died; cell errors; unfinished"),
+        "edited_tests": (18, "cell errors; unfinished; tests edited"),
+        "deleted_tests": (28, "cell errors; unfinished; missing cells"),
+        "duplicated_tests": (28, "cell errors; unfinished; duplicate cells"),
+        "empty": (0, "empty"),
+        "not_a_notebook": (0, "not a notebook"),
+    },
+}
+
+
+def expectations_path(examples: Path) -> Path:
+    """Where a demo class's expected results are: beside its folder (a file in the class
+    folder would be graded as a student's)."""
+    examples = Path(examples)
+    return examples.parent / f"{examples.name}.expected.json"
+
+
+def load_expectations(examples: Path) -> tuple[dict | None, Path]:
+    """(the expected results of the class in ``examples``, or None where it has none; the
+    file's path)."""
+    path = expectations_path(examples)
+    try:
+        return json.loads(path.read_text()), path
+    except FileNotFoundError:
+        return None, path
+
+
+def _total_ok(total: float, want) -> bool:
+    if isinstance(want, dict):
+        return float(want.get("min", float("-inf"))) - 1e-9 <= total \
+            <= float(want.get("max", float("inf"))) + 1e-9
+    return abs(total - float(want)) <= 1e-9
+
+
+def _said(want) -> str:
+    if isinstance(want, dict):
+        return f"{want.get('min', '-inf'):g} to {want.get('max', 'inf'):g}"
+    return f"{float(want):g}"
+
+
+def check_expectations(results: list[dict], expected: dict,
+                       only: list[str] | None = None) -> list[str]:
+    """Each way ``results`` differ from ``expected`` (see :func:`ClassBuilder.expectations`),
+    one line per student; [] when every student got its expected total, maximum and status.
+    ``only``: the students graded (None: the whole class), each of which must be there."""
+    want = expected.get("students", {})
+    got = {r["student"]: r for r in results}
+    lines = []
+    for student in sorted(set(got) | set(want if only is None else only)):
+        if student not in want:
+            lines.append(f"{student}: graded, but has no expected result")
+            continue
+        if student not in got:
+            lines.append(f"{student}: expected {_said(want[student]['total'])} "
+                         f"'{want[student]['status']}', but was not graded")
+            continue
+        r, w = got[student], want[student]
+        problems = []
+        if not _total_ok(float(r["total"]), w["total"]):
+            problems.append(f"total {r['total']:g}, expected {_said(w['total'])}")
+        if "max" in expected and abs(float(r["max"]) - float(expected["max"])) > 1e-9:
+            problems.append(f"out of {r['max']:g}, expected out of {float(expected['max']):g}")
+        if r["status"] != w["status"]:
+            problems.append(f"status '{r['status']}', expected '{w['status']}'")
+        if problems:
+            lines.append(f"{student}: " + "; ".join(problems))
+    return lines
 
 # Classic bugs, tried in order on each answer's solution region; the first that changes the
 # text is used. Fallback: the region's last statement is replaced by ``pass``.
@@ -117,6 +211,32 @@ class ClassBuilder:
             (n for n in self.names if any(_nbg(c).get("solution") for c in self.release[n].cells)),
             self.names[0],
         )
+
+    def max_points(self) -> float:
+        """Full marks: the points of every graded cell of the release."""
+        return sum(float(_nbg(c).get("points", 0) or 0) for nb in self.release.values()
+                   for c in nb.cells if _nbg(c).get("grade"))
+
+    def expectations(self, made: dict[str, str]) -> dict | None:
+        """The expected results of the examples ``made`` ({student: what it shows}), from
+        :data:`DEMO_EXPECTED`; None for an assignment without measured ones."""
+        table = DEMO_EXPECTED.get(self.course.assignment)
+        if table is None:
+            return None
+        # An example without a measured result gets none (demo then says so), and a table
+        # left behind by a change of the notebooks shows as differences when demo runs.
+        full = self.max_points()
+        return {
+            "assignment": self.course.assignment,
+            "about": "Generated by `python -m autograder examples` from "
+                     "autograder/engine/democlass.py (DEMO_EXPECTED, measured with the demo's "
+                     "defaults); do not edit. `demo` fails when a student's total, maximum or "
+                     "status differs.",
+            "max": full,
+            "students": {student: {"total": table[student][0], "status": table[student][1],
+                                   "shows": why}
+                         for student, why in made.items() if student in table},
+        }
 
     def source_cell(self, nb: str, grade_id: str):
         for cell in self.source[nb].cells:
@@ -233,13 +353,27 @@ class ClassBuilder:
         save("empty", {first: empty}, "an empty notebook (no cells)")
         save("not_a_notebook", {first: b"This is my homework, I could not upload the notebook.\n"},
              "a .ipynb file that is not a notebook")
-        # The README sits beside the class folder, not in it: a file in the class folder
-        # would be graded as a (stray) submission.
+        # The README and the expected results sit beside the class folder, not in it: a file
+        # in the class folder would be graded as a (stray) submission.
+        expected = self.expectations(made)
+        path = expectations_path(dest)
+        if expected is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_text(json.dumps(expected, indent=1) + "\n")
+
+        def said(student: str) -> str:
+            if expected is None or student not in expected["students"]:
+                return ""
+            want = expected["students"][student]
+            return f" (expected: {_said(want['total'])}/{expected['max']:g}, {want['status']})"
+
         (dest.parent / "README.md").write_text(
             f"# Demo class for `{self.course.assignment}` (generated: `python -m autograder examples`)\n\n"
             "Made from `solutions/` and the release by `autograder/engine/democlass.py`; do not edit.\n"
-            "One folder per student, graded by `python -m autograder demo`:\n\n"
-            + "".join(f"- `{s}/`: {why}\n" for s, why in made.items())
+            "One folder per student, graded by `python -m autograder demo`"
+            + (f", which checks each against `{path.name}`" if expected else "") + ":\n\n"
+            + "".join(f"- `{s}/`: {why}{said(s)}\n" for s, why in made.items())
         )
         return made
 
