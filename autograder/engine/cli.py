@@ -10,11 +10,15 @@ repository root, where ``nbgrader_config.py`` lives):
     report                  grades CSV + terminal table + histogram PNG
     bundle                  the zip students receive
     examples                regenerate the demo class in autograder/examples/<assignment>/
-    demo                    release + grade the demo class on a small budget + feedback + report
+    demo                    release + grade the demo class on a small budget + feedback + report,
+                            and check every demo student's total and status (--only NAME,...)
     doctor                  check that this machine can grade: Python, packages, TensorFlow,
                             the sandbox, disk, memory, Dask (exit 1 when something would stop it)
 
-Every subcommand's ``--help`` says what it writes and its defaults (see :data:`WRITES`).
+Every subcommand's ``--help`` says what it writes and its defaults (see :data:`WRITES`), and
+``grade``'s and ``demo``'s their exit statuses (:data:`EXIT_STATUSES`). A subcommand is a
+parser in :func:`build_parser` and a function in :data:`COMMANDS` (course, reports, args ->
+exit status).
 """
 
 from __future__ import annotations
@@ -50,6 +54,34 @@ gets a report row, whatever their files contain.
 
 DEMO_TRAINING_TIMEOUT = 900
 DEMO_EPOCHS = 1
+
+# Exit statuses. A student's own failures (timeouts, errors, edited tests...) are results,
+# never a failed command: only the grader's failures are.
+EXIT_OK = 0
+EXIT_DEMO_DIFFERS = 1    # demo: a demo student's total or status is not the expected one
+EXIT_USAGE = 2           # nothing graded: bad input, no sandbox, no release...
+EXIT_GRADER_ERROR = 3    # the grader itself failed for some students (banner on stderr)
+EXIT_STATUSES = {
+    "grade": f"""\
+Exit status:
+  {EXIT_OK}  every student graded (whatever their own results)
+  {EXIT_USAGE}  nothing graded: the command could not start (a missing folder, no sandbox...)
+  {EXIT_GRADER_ERROR}  the GRADER failed for some students (its own exception, a crashed or
+     lost job, a sandbox that could not start on a worker): the batch still finished and
+     every student has a row and a gradebook entry, but those rows say "grader error" and
+     their points are not their work's. A banner on stderr lists them with the first full
+     traceback (each one's is in results/<student>.json, "grader_error"); fix the grader,
+     then grade them again.
+""",
+    "demo": f"""\
+Exit status:
+  {EXIT_OK}  every demo student got its expected total and status
+  {EXIT_DEMO_DIFFERS}  a demo student's total or status differs from the expected one
+     (<class>.expected.json beside the class, written by `examples`): demo lists them
+  {EXIT_USAGE}  nothing graded (no demo class, an unknown --only name, no sandbox...)
+  {EXIT_GRADER_ERROR}  the grader failed for some demo students (banner on stderr, as `grade`)
+""",
+}
 
 # What each subcommand writes (its --help says it): <reports> is --reports.
 WRITES = {
@@ -168,6 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "scheduler and workers started with `dask scheduler` / `dask worker` "
                         "from the kit's environment, see README); jobs that fail or lose their "
                         "worker are retried once (default: no cluster)")
+        sp.add_argument("--dashboard", nargs="?", const=parallel.DEFAULT_DASHBOARD,
+                        default=None, metavar="ADDRESS",
+                        help="serve Dask's dashboard while grading, at ADDRESS (without one: "
+                        f"{parallel.DEFAULT_DASHBOARD}, this machine only) with --workers 2 or "
+                        "more, and print its link; with --scheduler, print the cluster's link "
+                        "(default: no dashboard)")
         sp.add_argument("--no-cache", dest="cache", action="store_false",
                         help="train every student's network and run every test, even when "
                         "the caches hold the result: training-cache.json (same architecture, "
@@ -175,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "same captured inputs, same grader code and numerics), both in "
                         "<reports>/<assignment>/ (default: use them)")
 
-    g = sub.add_parser("grade", help="autograde submissions: results under <reports>/<assignment>/runs/, grades in gradebook.db", epilog=NAMING_RULE,
+    g = sub.add_parser("grade", help="autograde submissions: results under <reports>/<assignment>/runs/, grades in gradebook.db", epilog=NAMING_RULE + "\n" + EXIT_STATUSES["grade"],
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        description=textwrap.fill(
                            "Autograde submissions: each student's notebooks run in the sandbox, "
@@ -206,12 +244,20 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--dest", type=Path, default=None,
                    help="where to write it (default: autograder/examples/<assignment>)")
 
-    d = sub.add_parser("demo", help="release, grade the demo class, feedback, report",
-                       description="Release, grade the demo class on a small budget, feedback, "
-                       "report. " + WRITES["demo"])
+    d = sub.add_parser("demo", help="release, grade the demo class, feedback, report, check",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description=textwrap.fill(
+                           "Release, grade the demo class on a small budget, feedback, report, "
+                           "then check each demo student's total and status against the "
+                           "expected ones (<class>.expected.json, beside the class). "
+                           + WRITES["demo"], 78),
+                       epilog=EXIT_STATUSES["demo"])
     budget(d, DEMO_TRAINING_TIMEOUT, DEMO_EPOCHS)
     d.add_argument("--examples", type=Path, default=None,
                    help="class to grade (default: autograder/examples/<assignment>)")
+    d.add_argument("--only", default=None, metavar="NAME[,NAME...]",
+                   help="grade only these demo students (comma-separated folder names, e.g. "
+                   "solution,raises) and check only theirs (default: the whole class)")
     dr = sub.add_parser("doctor", help="check that this machine can grade (exit 1 if not)",
                         description="Check what grading needs: Python and package versions, "
                         "TensorFlow (oneDNN, CPU features, GPU), the sandbox (starts; network "
@@ -237,12 +283,12 @@ def main(argv=None) -> int:
         return COMMANDS[args.command](course, reports, args)
     except GradingError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except SandboxUnavailable as exc:
         print(f"error: the sandbox for student code cannot start: {exc}\n"
               "Fix that, or grade without it (`grade --no-sandbox`: student code then runs "
               "unconfined and every report row says so).", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
 
 
 def cmd_release(course: Course, reports: Path, args) -> int:
@@ -271,7 +317,21 @@ def _grader(course, reports, args):
                   sandbox=args.sandbox, seed=args.seed,
                   workers=(args.workers if args.workers is not None
                            else 1 if args.scheduler else parallel.default_workers()),
-                  scheduler=args.scheduler, cache=args.cache)
+                  scheduler=args.scheduler, cache=args.cache,
+                  dashboard=getattr(args, "dashboard", None))
+
+
+def say_grader_failures(results: list[dict]) -> bool:
+    """The banner for students the grader failed, on stderr (after what stdout holds so far);
+    True when there was one."""
+    from . import report
+
+    banner = report.grader_error_banner(results)
+    if banner is None:
+        return False
+    sys.stdout.flush()
+    print("\n" + banner, file=sys.stderr, end="", flush=True)
+    return True
 
 
 def cmd_grade(course: Course, reports: Path, args) -> int:
@@ -285,7 +345,7 @@ def cmd_grade(course: Course, reports: Path, args) -> int:
     from .grading import results_dir
 
     print(f"results: {results_dir(reports, course.assignment)}")
-    return 0
+    return EXIT_GRADER_ERROR if say_grader_failures(results) else EXIT_OK
 
 
 def cmd_feedback(course: Course, reports: Path, args) -> int:
@@ -340,9 +400,27 @@ def cmd_examples(course: Course, reports: Path, args) -> int:
     return 0
 
 
+def demo_selection(examples: Path, only: str | None) -> list[str] | None:
+    """The demo students ``--only`` names (None: all), each checked to be a student folder of
+    the class."""
+    if only is None:
+        return None
+    names = [n.strip() for n in only.split(",") if n.strip()]
+    known = sorted(p.name for p in examples.iterdir() if p.is_dir())
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise GradingError(f"--only: no such demo student(s) in {examples}: "
+                           f"{', '.join(unknown) or '(none given)'}; the class has: "
+                           + ", ".join(known))
+    return list(dict.fromkeys(names))
+
+
 def cmd_demo(course: Course, reports: Path, args) -> int:
+    import shutil
+    import tempfile
+
     from . import report
-    from .democlass import EXAMPLES_DIR
+    from .democlass import EXAMPLES_DIR, check_expectations, load_expectations
     from .feedback import generate
 
     started = time.monotonic()
@@ -350,11 +428,18 @@ def cmd_demo(course: Course, reports: Path, args) -> int:
     examples = args.examples or EXAMPLES_DIR / course.assignment
     if not examples.is_dir():
         raise GradingError(f"no demo class in {examples}: run `python -m autograder examples`")
+    only = demo_selection(examples, getattr(args, "only", None))
     print(f"== release ({course.assignment})")
     cmd_release(course, reports, argparse.Namespace(check=False))
-    print(f"== grade {examples}")
-    grader = _grader(course, reports, args)
-    results = grader.grade_source(examples)
+    with tempfile.TemporaryDirectory(prefix="demo-only-") as tmp:
+        source = examples
+        if only is not None:  # a class of just those students, under their own names
+            source = Path(tmp) / examples.name
+            for name in only:
+                shutil.copytree(examples / name, source / name)
+        print(f"== grade {examples}" + (f" (only {', '.join(only)})" if only else ""))
+        grader = _grader(course, reports, args)
+        results = grader.grade_source(source)
     print("== feedback")
     generate(course, reports, results, out=sys.stdout)
     base = reports / course.assignment
@@ -364,7 +449,28 @@ def cmd_demo(course: Course, reports: Path, args) -> int:
     print(report.table(results), end="")
     print(f"CSV: {base / 'grades.csv'}\nhistogram: {base / 'totals.png'}\nfeedback: {base / 'feedback'}")
     print(f"demo took {time.monotonic() - started:.0f} s")
-    return 0
+    status = EXIT_OK
+    expected, where = load_expectations(examples)
+    if expected is None:
+        print(f"== check: no expected results for this class ({where}): not checked")
+    else:
+        differences = check_expectations(results, expected, only)
+        if differences:
+            status = EXIT_DEMO_DIFFERS
+            sys.stdout.flush()
+            print(f"\n== check FAILED: {len(differences)} difference(s) from the expected "
+                  f"results ({where}):", file=sys.stderr)
+            for line in differences:
+                print(f"  {line}", file=sys.stderr)
+            print("If a change of the kit meant this, measure the class again, update "
+                  "democlass.DEMO_EXPECTED and run `python -m autograder examples`.",
+                  file=sys.stderr, flush=True)
+        else:
+            print(f"== check: all {len(results)} demo student(s) got their expected total and "
+                  f"status ({where})")
+    if say_grader_failures(results):
+        status = EXIT_GRADER_ERROR
+    return status
 
 
 def cmd_doctor(course: Course, reports: Path, args) -> int:
