@@ -22,6 +22,7 @@ from autograder.engine.democlass import ClassBuilder
 from autograder.engine.grading import Grader, load_results
 from autograder.engine.toy import TOY_ASSIGNMENT, make_toy_course
 from autograder.engine.course import Course
+from autograder.engine.sandbox import SandboxUnavailable
 
 from conftest import needs_sandbox
 
@@ -87,7 +88,7 @@ def _free_port() -> int:
 class DaskCluster:
     """`dask scheduler` and N `dask worker`s on loopback, as the README starts them."""
 
-    def __init__(self, workers: int, tmp: Path):
+    def __init__(self, workers: int, tmp: Path, worker_prefix: tuple[str, ...] = ()):
         self.address = f"tcp://127.0.0.1:{_free_port()}"
         port = self.address.rsplit(":", 1)[1]
         env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
@@ -97,7 +98,7 @@ class DaskCluster:
         # --no-nanny: a killed worker stays dead (a nanny would restart it), so the test shows
         # that its job moved to the other worker.
         self.workers = [subprocess.Popen(
-            [DASK, "worker", self.address, "--nthreads", "1", "--no-nanny", "--no-dashboard"],
+            [*worker_prefix, DASK, "worker", self.address, "--nthreads", "1", "--no-nanny", "--no-dashboard"],
             stdout=open(tmp / f"worker{i}.log", "wb"), stderr=subprocess.STDOUT, env=env)
             for i in range(workers)]
         from distributed import Client
@@ -176,6 +177,27 @@ def test_a_dask_cluster_started_with_dasks_commands_gives_the_same_grades(toy_cl
     runs = list((tmp_path / "reports" / course.assignment / "runs").iterdir())
     assert len(runs) == 1 and len(list((runs[0] / "results").glob("*.json"))) == 4
     assert _gradebook_totals(course) == {s: r["total"] for s, r in results.items()}
+
+
+@needs_sandbox
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make a user namespace")
+def test_a_cluster_whose_workers_cannot_sandbox_stops_before_grading_anyone(toy_class,
+                                                                            tmp_path):
+    """The coordinator need not sandbox on a cluster, every worker must: workers in a user
+    namespace that maps only root (no uid to run student code as) are named with the cause."""
+    course, incoming = toy_class
+    elsewhere = (sys.executable, str(Path(__file__).parent / "elsewhere.py"), "--map",
+                 "0:0:1", "--no-userns", "--")
+    cluster = DaskCluster(1, tmp_path, worker_prefix=elsewhere)
+    try:
+        with pytest.raises(SandboxUnavailable) as caught:
+            _grade(course, incoming, tmp_path / "reports", scheduler=cluster.address)
+    finally:
+        cluster.close()
+    message = str(caught.value)
+    assert f"on 1 worker(s) of {cluster.address}" in message
+    assert "maps only uid 0" in message and "How to fix:" in message
+    assert not list((tmp_path / "reports").rglob("results/*.json"))  # nobody graded
 
 
 @pytest.mark.slow

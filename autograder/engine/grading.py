@@ -457,7 +457,7 @@ class Grader:
             self.say(str(line))
 
     def prepare(self) -> None:
-        if self.sandbox:
+        if self.sandbox and not self.scheduler:  # a cluster's workers are checked instead
             from . import sandbox
 
             sandbox.preflight()  # stops here, saying why and how to fix it, if it cannot start
@@ -545,6 +545,8 @@ class Grader:
         from . import parallel
 
         runner = parallel.runner_for(self.workers, self.scheduler, self.dashboard)
+        if self.sandbox and self.scheduler:
+            self.check_worker_sandboxes(runner)
         self.say(f"Jobs run {runner.description}"
                  + (f"; caches: {self.training_cache.describe()}, "
                     f"{self.verdict_cache.describe()}" if self.cache else "; caches off")
@@ -589,6 +591,19 @@ class Grader:
         finally:
             runner.close()
         return results
+
+    def check_worker_sandboxes(self, runner) -> None:
+        """On a cluster, each worker must start the sandbox (the coordinator need not): stop
+        before grading anyone, naming each worker that cannot and why."""
+        from .sandbox import SandboxUnavailable
+
+        failing = {w: why for w, why in runner.sandbox_failures().items() if why}
+        if failing:
+            runner.close()
+            raise SandboxUnavailable(
+                f"on {len(failing)} worker(s) of {self.scheduler}:\n" + "\n".join(
+                    f"{worker}: {why}" for worker, why in sorted(failing.items())))
+        self.say(f"The sandbox starts on every worker of {self.scheduler}.")
 
     def before_job(self, spec: dict) -> None:
         """Just before a job is handed to a runner: it gets the caches as they are now, and

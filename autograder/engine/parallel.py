@@ -220,6 +220,11 @@ class DaskRunner:
     def slots(self) -> int:
         return max(1, sum(self.client.nthreads().values()))
 
+    def sandbox_failures(self) -> dict[str, str | None]:
+        """Each worker's answer to the sandbox preflight: None where it starts, else why not
+        (run on the workers themselves: the coordinator may be a machine that cannot)."""
+        return self.client.run(_sandbox_failure)
+
     def run(self, queue: list[Job], before: Callable[[Job], None],
             say: Callable[[str], None]) -> Iterator[Finished]:
         from distributed import as_completed
@@ -305,6 +310,17 @@ def _wait(done, seconds: float) -> bool:
             return True
         time.sleep(0.2)
     return done.has_ready()
+
+
+def _sandbox_failure() -> str | None:
+    """On a worker: None when the sandbox starts there, else the cause and its fix."""
+    from .sandbox import SandboxUnavailable, preflight
+
+    try:
+        preflight()
+    except SandboxUnavailable as exc:
+        return str(exc)
+    return None
 
 
 def runner_for(workers: int | None, scheduler: str | None, dashboard: str | None = None):
