@@ -193,3 +193,146 @@ def test_corpus_entry_gets_the_same_verdict_when_judged_from_its_capture(
     else:
         assert errors and errors[-1]["ename"] == "AssertionError", outputs
         assert expected in errors[-1]["evalue"], errors[-1]["evalue"]
+
+
+# --- the accuracy test trains the network ResNet50 builds, never the notebook's `model` -------
+
+ACCURACY_CELL = "test_trained_model_hidden"
+
+
+def small_cnn(input_shape=(64, 64, 3), classes=6, training=None):
+    """A 4-layer CNN: reaches 0.97 on the hidden split in 3 epochs, and is not a ResNet-50."""
+    from keras import layers
+
+    import keras
+
+    x_in = keras.Input(input_shape)
+    x = layers.MaxPooling2D(2)(layers.Conv2D(16, 3, activation="relu")(x_in))
+    x = layers.MaxPooling2D(2)(layers.Conv2D(32, 3, activation="relu")(x))
+    x = layers.Dense(32, activation="relu")(layers.Flatten()(x))
+    return keras.Model(x_in, layers.Dense(classes, activation="softmax")(x))
+
+
+def unwritten_resnet50(input_shape=(64, 64, 3), classes=6, training=None):
+    raise NotImplementedError()
+
+
+@pytest.fixture
+def trained(monkeypatch):
+    """Stands in for training (minutes): records the architecture the test would train."""
+    from autograder.engine import trainingcache
+    from autograder.resnets import accuracy
+
+    seen = []
+
+    def fake(model, epochs, batch_size=accuracy.BATCH_SIZE):
+        seen.append(trainingcache.architecture_fingerprint(model))
+        return trainingcache.Outcome(0.9, False, None, None, True)
+
+    monkeypatch.setattr(accuracy, "trained_accuracy", fake)
+    return seen
+
+
+def judge_accuracy_cell(records_of: dict, plan) -> list[dict]:
+    """The accuracy test judged as the grader judges it: every name captured as data (a
+    function as its planned calls' results, ``model`` as its architecture)."""
+    import json
+
+    from autograder.engine import judge
+    from resnet_kit import capture
+
+    records = {}
+    for name, value in records_of.items():
+        records[name] = capture.record_value(value, plan.get(name, []))
+    records = json.loads(json.dumps(records))
+    code = HIDDEN_TEST_CELLS[ACCURACY_CELL]
+    ns = judge.namespace_for(records, plan, {"EPOCHS": 3}, names=set(judge.free_names(code)))
+    return judge.run_test(code, ns)
+
+
+def test_the_accuracy_test_reads_ResNet50_and_never_model():  # noqa: N802
+    from autograder.engine.judge import free_names
+
+    assert free_names(HIDDEN_TEST_CELLS[ACCURACY_CELL]) == ["ResNet50", "EPOCHS"]
+
+
+def test_the_plan_makes_one_ResNet50_call_for_both_tests_and_trains_nothing(capture_plan):  # noqa: N802
+    # The capture_plan fixture ran the accuracy test on the solution: it would have trained
+    # ResNet-50 for minutes without the planning stop.
+    assert capture_plan["ResNet50"] == [
+        {"args": [], "kwargs": {"classes": 6, "input_shape": [64, 64, 3]}}]
+
+
+def test_unwritten_ResNet50_earns_no_accuracy_points_whatever_model_is(capture_plan, trained):  # noqa: N802
+    outputs = judge_accuracy_cell({"ResNet50": unwritten_resnet50, "model": small_cnn()},
+                                  capture_plan)
+    error = outputs[-1]
+    assert error["output_type"] == "error" and error["ename"] == "NotImplementedError", outputs
+    assert error["evalue"].startswith("ResNet50 is not written yet"), error["evalue"]
+    assert "never the notebook's `model`" in error["evalue"], error["evalue"]
+    assert trained == []
+
+
+def test_a_ResNet50_that_returns_a_small_cnn_earns_no_accuracy_points(capture_plan, trained):  # noqa: N802
+    outputs = judge_accuracy_cell({"ResNet50": small_cnn}, capture_plan)
+    error = outputs[-1]
+    assert error["output_type"] == "error" and error["ename"] == "AssertionError", outputs
+    assert error["evalue"].startswith("ResNet50() does not build a ResNet-50"), error["evalue"]
+    assert "expected 53 Conv2D" in error["evalue"], error["evalue"]
+    assert trained == []
+
+
+def test_the_judge_trains_what_ResNet50_builds_not_model(capture_plan, trained):  # noqa: N802
+    from autograder.engine import trainingcache
+
+    import correct_layers_add
+
+    outputs = judge_accuracy_cell({"ResNet50": correct_layers_add.ResNet50,
+                                   "model": small_cnn()}, capture_plan)
+    assert [o["output_type"] for o in outputs] == ["stream"], outputs
+    assert "the network ResNet50() builds trained for 3 epoch(s)" in outputs[0]["text"]
+    resnet = trainingcache.architecture_fingerprint(correct_layers_add.ResNet50())
+    assert resnet is not None and trained == [resnet]
+    assert trainingcache.architecture_fingerprint(small_cnn()) != resnet
+
+
+def test_a_grader_error_in_the_accuracy_test_is_not_the_students_failure():
+    from autograder.engine import judge
+    from autograder.resnets import accuracy
+
+    with pytest.raises(judge.GraderError):
+        accuracy.network_to_train(judge.ReplayedFunction("ResNet50", [], []))
+
+
+# Which corpus networks the accuracy test trains: every ResNet-50 by its layers and parameters,
+# mistakes in what it computes or in its spatial shapes included (the ResNet-50 tests take
+# those points; the network still trains). None: trained; text: the start of the refusal.
+TRAINED_OR_REFUSED = {
+    "correct_layers_add": None, "correct_tf_keras_ops": None, "correct_no_bias": None,
+    "correct_head_global_pool": None, "correct_head_pool7_same": None,
+    "mutant_resnet_bn_training_true": None, "mutant_resnet_no_softmax": None,
+    "mutant_resnet_no_zero_padding": None, "mutant_resnet_wrong_strides": None,
+    "mutant_resnet_block_relu_before_add": None, "mutant_resnet_block_stride_on_fxf": None,
+    "mutant_resnet_wrong_stages": "ResNet50() does not build a ResNet-50",
+    "mutant_resnet_block_no_projection": "ResNet50() did not build a network",
+}
+
+
+def test_every_corpus_ResNet50_is_listed_for_the_accuracy_test():  # noqa: N802
+    assert set(TRAINED_OR_REFUSED) == {m for m, f in INDEX.EXPECTED if f == "ResNet50"}
+
+
+@pytest.mark.parametrize("module", sorted(TRAINED_OR_REFUSED))
+def test_the_accuracy_test_trains_every_ResNet50_and_nothing_else(module, trained):  # noqa: N802
+    from autograder.resnets import accuracy
+
+    fn = _student_function(module, "ResNet50")
+    refusal = TRAINED_OR_REFUSED[module]
+    if refusal is None:
+        assert accuracy.check_training(fn, epochs=3).startswith("hidden-split accuracy 0.900")
+        assert len(trained) == 1
+    else:
+        with pytest.raises(AssertionError) as info:
+            accuracy.check_training(fn, epochs=3)
+        assert str(info.value).startswith(refusal), str(info.value)
+        assert trained == []

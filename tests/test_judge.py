@@ -141,3 +141,28 @@ def test_capture_records_a_correct_block_that_the_judge_passes():
     out = replay(x, f=3, filters=[4, 4, 4])
     assert tuple(out.shape) == (None, 5, 5, 4)
     assert any(isinstance(layer, L.Add) for layer in keras.Model(x, out).layers)
+
+
+def test_planning_records_the_calls_a_training_test_makes_and_trains_nothing():
+    """Planning runs each test on the solution: a test that trains (the accuracy test) stops
+    where it would train, after the calls it makes of the student's functions."""
+    from autograder.engine import plan, trainingcache
+
+    def train(_fresh):
+        raise AssertionError("planning trained")
+
+    code = ("net = build(3)\n"
+            "trainingcache.train_or_reuse(net, train, lambda m: 1.0, {})\n"
+            "build(4)\n")
+    calls: list = []
+    ns = {"build": plan.Recorder(lambda n: n, calls), "trainingcache": trainingcache,
+          "train": train}
+    previous = trainingcache.install(trainingcache.TrainingCache(None, planning=True))
+    try:
+        plan._run_statements(code, ns, "<test>", set())
+    finally:
+        trainingcache.install(previous)
+    assert [c["args"] for c in calls] == [[3], [4]]
+    with pytest.raises(AssertionError, match="planning trained"):  # only while planning
+        trainingcache.train_or_reuse(keras.Sequential([keras.Input((2,)), L.Dense(1)]), train,
+                                     lambda m: 1.0, {})

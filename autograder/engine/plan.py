@@ -16,7 +16,10 @@ recomputes what those graphs do itself.
 
 Test code is planned one statement at a time, with a stand-in for names only the notebook's
 run makes (``history``), so a check like ``history == [square(i) for i in range(3)]`` still
-plans its calls of ``square``.
+plans its calls of ``square``. Nothing is trained while planning: a training cache that stops
+the statement where it would train is installed (:class:`trainingcache.PlanningStop`), so a
+test that trains the network a student's function builds (the accuracy test, on ``ResNet50``)
+plans its calls in seconds.
 
 ``python -m autograder.engine.plan OUT.json NOTEBOOK...`` writes ``{name: [call, ...]}``.
 """
@@ -34,6 +37,7 @@ from pathlib import Path
 
 from resnet_kit.capture import is_plain
 
+from . import trainingcache
 from .judge import call_key, call_spec, free_names, graded_cells
 from .notebook_code import solution_namespace
 
@@ -96,6 +100,8 @@ def _run_statements(code: str, ns: dict, filename: str, stand_ins: set[str]) -> 
         module = ast.Module(body=[statement], type_ignores=[])
         try:
             exec(compile(module, filename, "exec"), ns)  # noqa: S102 - the instructor's code
+        except trainingcache.PlanningStop:
+            continue  # it made its calls before it would train
         except Exception:
             if not stand_ins & set(free_names(ast.unparse(statement))):
                 raise
@@ -103,6 +109,14 @@ def _run_statements(code: str, ns: dict, filename: str, stand_ins: set[str]) -> 
 
 def plan_for(notebooks: list[Path], grader_values: dict | None = None) -> dict[str, list[dict]]:
     """The plan; ``grader_values`` are the names the judge pins (``EPOCHS``), as it pins them."""
+    previous = trainingcache.install(trainingcache.TrainingCache(None, planning=True))
+    try:
+        return _plan_for(notebooks, grader_values)
+    finally:
+        trainingcache.install(previous)
+
+
+def _plan_for(notebooks: list[Path], grader_values: dict | None) -> dict[str, list[dict]]:
     plan: dict[str, list[dict]] = {}
     for path in notebooks:
         cells = graded_cells(path)

@@ -454,12 +454,22 @@ def training_key(**parts) -> str:
 
 # --- the cache --------------------------------------------------------------------------------
 
+class PlanningStop(Exception):
+    """Raised instead of training while the grader plans its captures (a cache installed with
+    ``planning=True``, see :mod:`autograder.engine.plan`): planning runs the tests on the
+    solution only to learn which calls they make of the student's functions, and a test that
+    trains has made them all by the time it would train."""
+
+
 class TrainingCache:
     """Training results by key. ``entries`` None: caching off (``--no-cache``). ``seed``: the
     grader's seed, which canonical initialisation and training use (None: unknown, train as
-    the model comes and cache nothing)."""
+    the model comes and cache nothing). ``planning``: never train, raise
+    :class:`PlanningStop` instead."""
 
-    def __init__(self, entries: dict | None = None, seed: int | None = None):
+    def __init__(self, entries: dict | None = None, seed: int | None = None,
+                 planning: bool = False):
+        self.planning = bool(planning)
         self.enabled = entries is not None
         self.seed = None if seed is None else int(seed)
         self._entries: dict[str, dict] = {}
@@ -550,6 +560,8 @@ def train_or_reuse(model, train: Callable, evaluate: Callable[..., float], key_p
     added here.
     """
     cache = current() if cache is None else cache
+    if cache.planning:
+        raise PlanningStop("training is not part of planning the captures")
     seed = cache.seed
     key = None
     if seed is not None:

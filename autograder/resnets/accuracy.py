@@ -12,6 +12,17 @@ with the measurements, in ``autograder/resnets/thresholds.json``.
 The grader trains each architecture once: the result is kept in the judge's training cache
 (:mod:`autograder.engine.trainingcache`) under a key of the architecture, the grader's seed,
 the data, the budget and the numerics, and every student with the same key reuses it.
+
+Which network is trained: the one the student's ``ResNet50`` builds, called as the ResNet-50
+check calls it (``ResNet50(input_shape=(64, 64, 3), classes=6)``; the grader's capture plan
+records that call, the sandbox makes it and the judge rebuilds its result). The notebook's
+``model`` is never trained: any cell can set it to any network (a small CNN reaches 0.97 in 3
+epochs), and points for it would be points for not doing the exercise. The network must also
+*be* a ResNet-50 in its layers and parameters (:func:`not_a_resnet50`): the thresholds are
+measured for ResNet-50, and a ``ResNet50`` that returns a small CNN is the same shortcut. A
+ResNet-50 with a mistake in what it computes (a ReLU before an addition, a stride on the wrong
+convolution, no zero padding, BatchNorm hard-wired) is still trained and scored: the ResNet-50
+tests take its architecture points, and this test gives the training points it earns.
 """
 
 from __future__ import annotations
@@ -131,19 +142,100 @@ def trained_accuracy(model, epochs: int, batch_size: int = BATCH_SIZE):
         hidden_split_accuracy, key_parts)
 
 
-def check_training(model, epochs: int) -> str:
-    """Train ``model``'s architecture for ``epochs`` and assert the hidden-split accuracy
-    reaches the threshold measured for that budget."""
+# Said when the accuracy test gives no points because of the network, not its accuracy.
+WHICH_NETWORK = ("the accuracy test trains the network your ResNet50() builds, never the "
+                 "notebook's `model`")
+
+
+def not_a_resnet50(model) -> list[str]:
+    """Why ``model`` is not a ResNet-50 the accuracy test trains ([]: it is one): its output
+    shape, its layer counts (53 Conv2D, 53 BatchNormalization, 16 additions, 1 Dense, 1
+    MaxPooling2D) and its parameters (total, trainable and not; a bias in every conv or none).
+    Spatial shapes (strides, padding) and what the layers compute are not asked for: those are
+    the ResNet-50 tests' mistakes, and such a network still trains."""
+    from resnet_kit import architecture as arch
+    from resnet_kit import diagnosis
+
+    import keras
+
+    out_shape = tuple(model.output.shape) if len(model.outputs) == 1 else None
+    if out_shape != (None, arch.CLASSES):
+        return [f"its output shape is {out_shape}, expected {(None, arch.CLASSES)}"]
+    kinds = {"Conv2D": keras.layers.Conv2D, "BatchNormalization": keras.layers.BatchNormalization,
+             "Dense": keras.layers.Dense, "MaxPooling2D": keras.layers.MaxPooling2D}
+    counts = dict.fromkeys(arch.resnet50_layer_counts(), 0)
+    for op in model.operations:
+        for kind, cls in kinds.items():
+            counts[kind] += isinstance(op, cls)
+        counts["Add"] += diagnosis.classify(op) == "add"
+    problems = [f"expected {n} {kind} ({why}), found {counts[kind]}"
+                for kind, (n, why) in arch.resnet50_layer_counts().items() if counts[kind] != n]
+    if problems:
+        return problems
+    got, want = diagnosis.resnet50_param_counts(model)
+    if got != want:
+        return [diagnosis.params_message(got, want)]
+    return []
+
+
+def network_to_train(resnet50):
+    """The network ``resnet50`` builds, called as the ResNet-50 check calls it, if it is a
+    ResNet-50 to train; otherwise why there are no accuracy points (``NotImplementedError``
+    for an unwritten ``ResNet50``, ``AssertionError`` for anything else)."""
+    from resnet_kit import diagnosis
+
+    import keras
+
+    if isinstance(resnet50, keras.Model) or not callable(resnet50):
+        raise AssertionError(f"{WHICH_NETWORK}: check_training takes the function ResNet50, "
+                             f"got a {type(resnet50).__name__}")
+    from autograder.engine.judge import GraderError
+
+    grader_errors: list[GraderError] = []
+
+    def build(*args, **kwargs):  # the grader's own failure must not read as the student's
+        try:
+            return resnet50(*args, **kwargs)
+        except GraderError as exc:
+            grader_errors.append(exc)
+            raise
+
+    try:
+        model = diagnosis.build_resnet50(build, skip=(str(HERE / "accuracy.py"),))
+    except NotImplementedError:
+        raise NotImplementedError(f"ResNet50 is not written yet, so there is nothing to train "
+                                  f"and no accuracy points ({WHICH_NETWORK}): replace `raise "
+                                  "NotImplementedError()` with your code") from None
+    except AssertionError as exc:
+        if grader_errors:
+            raise grader_errors[0] from None
+        raise AssertionError(f"ResNet50() did not build a network, so there is nothing to "
+                             f"train and no accuracy points ({WHICH_NETWORK}): {exc}") from None
+    problems = not_a_resnet50(model)
+    if problems:
+        raise AssertionError(str(diagnosis.Mistake(
+            "ResNet50() does not build a ResNet-50, so it earns no accuracy points: the "
+            "accuracy test trains only the ResNet-50 your ResNet50() builds (its thresholds "
+            "are measured for ResNet-50), never another network or the notebook's `model`",
+            problems)))
+    return model
+
+
+def check_training(resnet50, epochs: int) -> str:
+    """Train the network ``resnet50`` builds (the student's ``ResNet50``, see
+    :func:`network_to_train`) for ``epochs`` and assert the hidden-split accuracy reaches the
+    threshold measured for that budget."""
     budget, threshold = threshold_for(epochs)
+    model = network_to_train(resnet50)
     outcome = trained_accuracy(model, epochs)
     accuracy = outcome.accuracy
     note = f" {REUSED_NOTE}" if outcome.reused else ""
     assert accuracy >= threshold, (
-        f"the grader trained your ResNet-50 for {epochs} epoch(s) and it classifies "
-        f"{accuracy:.1%} of the hidden hand signs correctly{note}; the reference ResNet-50 "
-        f"reaches at least {threshold:.1%} with that budget ({budget}-epoch threshold). Check "
-        "that the model trains: does the training loss go down? Are the blocks' visible tests "
-        "passing?"
+        f"the grader trained the ResNet-50 your ResNet50() builds for {epochs} epoch(s) and it "
+        f"classifies {accuracy:.1%} of the hidden hand signs correctly{note}; the reference "
+        f"ResNet-50 reaches at least {threshold:.1%} with that budget ({budget}-epoch "
+        "threshold). Check that the model trains: does the training loss go down? Are the "
+        "blocks' visible tests passing?"
     )
     return (f"hidden-split accuracy {accuracy:.3f} >= {threshold:.3f} ({budget}-epoch "
-            f"threshold){note}")
+            f"threshold), the network ResNet50() builds trained for {epochs} epoch(s){note}")
