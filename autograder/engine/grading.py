@@ -149,8 +149,14 @@ def one_line(text: str, limit: int = ERROR_CHARS) -> str:
     return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 
+# Python 3.13 raises a private subclass of SyntaxError for code that ends too early; students
+# (and the report) should read the error they know.
+ERROR_NAMES = {"_IncompleteInputError": "SyntaxError"}
+
+
 def error_text(ename, evalue, limit: int = ERROR_CHARS) -> str:
     """An error as "Name: message", the message whole (all its lines) on one line."""
+    ename = ERROR_NAMES.get(ename, ename)
     return one_line(f"{ename}: {evalue}", limit).rstrip(":").strip()
 
 
