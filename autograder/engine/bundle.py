@@ -19,7 +19,7 @@ In this folder (the one with this README), with conda:
     conda env create -f environment.yml
     conda activate resnet-kit
 
-or with plain Python 3.11:
+or with plain Python (3.11, 3.12 or 3.13):
 
     python -m venv .venv
     . .venv/bin/activate          # Windows: .venv\\Scripts\\activate

