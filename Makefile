@@ -5,7 +5,8 @@
 # Both create the virtual environment in .venv when it is missing, with the first of
 # python3.13, python3.12, python3.11, python3 that runs, is a supported version and can make
 # virtual environments; `make ... PYTHON=/path/to/python` picks one (`make which-python` tells
-# which one make would use). CI checks another interpreter in a venv of its own:
+# which one make would use). CI checks other interpreters, each in a venv of its own:
+#   make check-pythons                          Debian's /usr/bin/python3.11 and a 3.13
 #   make check-python PYTHON=/usr/bin/python3.11
 
 # Supported CPython minor versions: keep in step with requires-python in pyproject.toml and
@@ -20,7 +21,7 @@ INSTALLED := $(VENV)/.installed
 # PYTHON given on the command line or in the environment: that one, or a clear error.
 PY_ASKED := $(if $(filter command line environment environment override override,$(origin PYTHON)),$(PYTHON))
 
-.PHONY: demo test test-fast venv clean which-python venv-python check-python check-python-here
+.PHONY: demo test test-fast venv clean which-python venv-python check-python check-python-here check-pythons
 
 # find-python, run as `sh -c "$$find_python" find-python MODE [DIR]`:
 #   which      print "VERSION PATH" of the interpreter make uses (PYTHON, else the search)
@@ -119,6 +120,13 @@ test: $(INSTALLED)
 # Everything but the tests that train networks or execute whole notebooks.
 test-fast: $(INSTALLED)
 	$(BIN)/python -m pytest -m "not slow"
+
+# CI's other interpreters: Debian 12's own Python (3.11.2: tarfile has no data filter) and a
+# 3.13 (pyenv's here), each checked by check-python; CHECK_PYTHONS="..." names others.
+CHECK_PYTHONS ?= /usr/bin/python3.11 $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) python3.13)
+
+check-pythons:
+	@for py in $(CHECK_PYTHONS); do $(MAKE) --no-print-directory check-python PYTHON="$$py" || exit 1; done
 
 # Another interpreter, in a venv of its own (.venv-check-X.Y.Z): its version-dependent tests and
 # two demo students graded end to end. CI: make check-python PYTHON=/usr/bin/python3.11
