@@ -95,6 +95,24 @@ def _grader_user() -> int:
         return pwd.getpwnam(GRADER_USER).pw_uid
 
 
+def _users_class(folder: Path) -> tuple[int, Path, Path]:
+    """An ordinary user's uid, and a toy course with its class in ``folder``, owned by them."""
+    uid = _grader_user()
+    course = folder / "course"
+    incoming = _class(course)
+    subprocess.run(["chown", "-R", f"{uid}:{uid}", str(course)], check=True)
+    return uid, course, incoming
+
+
+def _assert_stopped_before_grading(done: subprocess.CompletedProcess, course: Path,
+                                   *cause: str) -> None:
+    """`grade` refused to start: exit 2, the cause and a fix on stderr, no traceback, no run."""
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert all(words in done.stderr for words in cause), done.stderr
+    assert "How to fix:" in done.stderr and "Traceback" not in done.stderr
+    assert not (course / "reports" / TOY_ASSIGNMENT / "runs").exists()
+
+
 @pytest.fixture
 def shared_folder():
     """A folder every user may enter (mkdtemp makes 0700 ones)."""
@@ -130,14 +148,9 @@ def test_grading_as_root_with_course_and_bwrap_under_a_folder_only_root_may_ente
 @needs_root
 @needs_sandbox
 def test_grading_as_an_ordinary_user(shared_folder):
-    uid = _grader_user()
-    course = shared_folder / "course"
-    incoming = _class(course)
-    home = shared_folder / "home"
-    home.mkdir()
-    subprocess.run(["chown", "-R", f"{uid}:{uid}", str(course), str(home)], check=True)
+    uid, course, incoming = _users_class(shared_folder)
     done = _run([*ELSEWHERE, "--uid", str(uid), *_reachable_for_others(), "--", "env",
-                 f"HOME={home}", *_grade_command(course, incoming)])
+                 f"HOME={course}", *_grade_command(course, incoming)])
     _assert_graded_sandboxed(done, course)
     assert all(p.stat().st_uid == uid for p in (course / "reports").rglob("*"))
 
@@ -166,24 +179,15 @@ def test_grading_as_root_of_a_namespace_that_maps_only_root_stops_with_the_cause
     incoming = _class(course)
     done = _run([*ELSEWHERE, "--map", "0:0:1", "--no-userns", "--",
                  *_grade_command(course, incoming)])
-    assert done.returncode == 2, done.stdout + done.stderr
-    assert "maps only uid 0" in done.stderr and "How to fix:" in done.stderr
-    assert "Traceback" not in done.stderr
-    assert not (course / "reports" / TOY_ASSIGNMENT / "runs").exists()
+    _assert_stopped_before_grading(done, course, "maps only uid 0")
 
 
 @needs_root
 @needs_sandbox
 def test_grading_as_an_ordinary_user_without_user_namespaces_stops_with_the_cause(shared_folder):
-    uid = _grader_user()
-    course = shared_folder / "course"
-    incoming = _class(course)
-    subprocess.run(["chown", "-R", f"{uid}:{uid}", str(course)], check=True)
+    uid, course, incoming = _users_class(shared_folder)
     done = _run([*ELSEWHERE, "--map", "0:0:1", "--map", f"{uid}:{uid}:1", "--no-userns",
                  "--uid", str(uid), *_reachable_for_others(), "--", "env", f"HOME={course}",
                  *_grade_command(course, incoming)])
-    assert done.returncode == 2, done.stdout + done.stderr
-    assert "user.max_user_namespaces = 0" in done.stderr, done.stderr
-    assert "sysctl -w user.max_user_namespaces=" in done.stderr
-    assert "Traceback" not in done.stderr
-    assert not (course / "reports" / TOY_ASSIGNMENT / "runs").exists()
+    _assert_stopped_before_grading(done, course, "user.max_user_namespaces = 0",
+                                   "sysctl -w user.max_user_namespaces=")
