@@ -44,6 +44,22 @@ GRADER_OWNED = {"reports", "submitted", "autograded", "feedback", "build", "grad
 # Flags a student must (not) get: spoofed grader errors, a forged executed notebook.
 FORBIDDEN_FLAGS = {"fb_spoof_grader_errors": ["timeout", "kernel died"]}
 REQUIRED_FLAGS = {"forge_journal_and_out": ["cell errors"]}
+# Cells an attack's students must score exactly, "<notebook>/<grade_id>": (points, text the
+# cell's error must hold, or None): a fair maximum alone cannot say that the points come from
+# the right test, nor that a student is told why there are none.
+NB2 = "2_resnet50_signs"
+REQUIRED_CELLS = {
+    "r_model_small_cnn": {
+        f"{NB2}/test_trained_model_hidden": (0, "ResNet50 is not written yet, so there is "
+                                                "nothing to train and no accuracy points")},
+    "r_model_small_cnn_resnet50_written": {
+        f"{NB2}/test_resnet50_visible": (0, None),
+        f"{NB2}/test_resnet50_hidden": (7, None),
+        f"{NB2}/test_trained_model_hidden": (10, None)},
+    "r_resnet50_small_cnn": {
+        f"{NB2}/test_trained_model_hidden": (0, "ResNet50() does not build a ResNet-50, so it "
+                                                "earns no accuracy points")},
+}
 
 
 # --- listeners on the host ---------------------------------------------------------------------
@@ -423,6 +439,14 @@ class Batch:
             for flag in REQUIRED_FLAGS.get(a.name, []):
                 if flag not in r["flags"]:
                     out.append(f"{sid}: flag {flag!r} missing (status {r['status']!r})")
+            for cell, (points, says) in REQUIRED_CELLS.get(a.name, {}).items():
+                got = r["cells"].get(cell)
+                if got is None or abs(float(got["score"]) - points) > 1e-9:
+                    out.append(f"{sid}: {cell} scored {got and got['score']}, must score "
+                               f"{points:g} (error: {got and got.get('error')})")
+                elif says is not None and says not in str(got.get("error") or ""):
+                    out.append(f"{sid}: {cell}'s error does not say {says!r}: "
+                               f"{got.get('error')!r}")
             gb = self.gradebook.get(sid)
             if gb is not None and gb[0] is not None and abs(gb[0] - r["total"]) > 1e-6:
                 out.append(f"{sid}: gradebook says {gb[0]:g}/{gb[1]:g}, results say "

@@ -4,7 +4,9 @@ Notebook 1 (the blocks, 28 points): every attacker leaves the answers undone (fa
 forges what the capture records, trying to earn the hidden tests' points. Notebook 2: a
 network whose *weights* travel inside its architecture (Constant initializers holding
 pretrained values, layers frozen), against the judge's promise to train fresh weights; a
-control student submits the same architecture without the smuggled values.
+control student submits the same architecture without the smuggled values. Then accuracy
+points for a network that is not the one asked for: `model` set to a small CNN, with
+ResNet50 unwritten and with it written, and a ResNet50() that returns the small CNN.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from . import RESNETS_NB1, RESNETS_NB2, attack, set_cell
+from . import RESNETS_NB1, RESNETS_NB2, attack, insert_code, set_cell
 
 IDENTITY_STUB = None  # the release's identity_block cell is kept; code goes before it
 
@@ -255,3 +257,59 @@ def r_smuggle_control(ctx):
     """Notebook 2: the same frozen small CNN with ordinary initializers (what the
     architecture is worth with fresh weights)."""
     return _files("r_smuggle_control", _nb2(ctx, None), RESNETS_NB2)
+
+
+# --- notebook 2: accuracy points for a network that is not the one asked for ----------------
+# (issue 17, item 3) The accuracy test used to train the notebook's `model`, which any cell can
+# set: with ResNet50 unwritten and `model` a small CNN it passed (0.973 against the 3-epoch
+# threshold 0.737). It now trains only what the student's ResNet50() builds, and only a
+# ResNet-50 (autograder/resnets/accuracy.py). What each must score, cell by cell, is in
+# harness.REQUIRED_CELLS.
+
+SMALL_CNN = textwrap.dedent('''
+    def _small_cnn(input_shape=(64, 64, 3), classes=6, training=None):
+        """Four trainable layers: ~0.97 on the hidden split in 3 epochs, no residual block."""
+        L = keras.layers
+        inp = keras.Input(tuple(input_shape))
+        x = L.MaxPooling2D(2)(L.Conv2D(16, 3, activation="relu")(inp))
+        x = L.MaxPooling2D(2)(L.Conv2D(32, 3, activation="relu")(x))
+        x = L.Dense(64, activation="relu")(L.Flatten()(x))
+        return keras.Model(inp, L.Dense(classes, activation="softmax")(x))
+    ''')
+
+
+def _nb2_with_model_small_cnn(ctx, solved: bool):
+    """Notebook 2 (released, or solved) with a cell after the locked build_model cell that
+    sets `model` to the small CNN."""
+    nb = copy.deepcopy((ctx.solved if solved else ctx.release)[RESNETS_NB2])
+    insert_code(nb, "build_model", SMALL_CNN + "\nmodel = _small_cnn()\n", after=True)
+    return nb
+
+
+@attack("r_model_small_cnn", "forge", 0, assignment="resnets",
+        expect="ResNet50 unwritten, `model` a small CNN: the accuracy test trains what "
+               "ResNet50() builds (nothing), so 0, with a message saying why")
+def r_model_small_cnn(ctx):
+    """Notebook 2 as released (ResNet50 raises NotImplementedError), and `model` set to a
+    4-layer CNN that would pass the accuracy threshold."""
+    return _files("r_model_small_cnn", _nb2_with_model_small_cnn(ctx, solved=False), RESNETS_NB2)
+
+
+@attack("r_model_small_cnn_resnet50_written", "forge", 17, assignment="resnets",
+        expect="ResNet50 right, `model` a small CNN: the visible test (on `model`) fails, the "
+               "ResNet-50 test passes, the accuracy test trains ResNet50()'s network and "
+               "passes: exactly 0 + 7 + 10")
+def r_model_small_cnn_resnet50_written(ctx):
+    """Notebook 2 solved (ResNet50 correct), and `model` then replaced by a 4-layer CNN."""
+    return _files("r_model_small_cnn_resnet50_written",
+                  _nb2_with_model_small_cnn(ctx, solved=True), RESNETS_NB2)
+
+
+@attack("r_resnet50_small_cnn", "forge", 0, assignment="resnets",
+        expect="a ResNet50() that returns a trainable small CNN is not a ResNet-50: no "
+               "accuracy points (it would reach ~0.97)")
+def r_resnet50_small_cnn(ctx):
+    """Notebook 2: ResNet50() returns the trainable 4-layer CNN (so `model` is that CNN too)."""
+    nb = copy.deepcopy(ctx.release[RESNETS_NB2])
+    set_cell(nb, "resnet50", SMALL_CNN + "\n\nResNet50 = _small_cnn\n")
+    return _files("r_resnet50_small_cnn", nb, RESNETS_NB2)
