@@ -154,6 +154,26 @@ def test_environment_is_only_what_was_given(box, monkeypatch):
 
 
 @needs_sandbox
+def test_no_process_in_the_sandbox_carries_the_graders_environment(box, monkeypatch):
+    """bwrap and the sandbox's pid 1 start with an empty environment: a variable of the
+    grading shell (a token, a password) is in no process student code could read."""
+    monkeypatch.setenv("GRADER_CANARY", "canary-9f2c41")
+    result, log = box("""
+        import os
+        found = []
+        for pid in os.listdir("/proc"):
+            if pid.isdigit():
+                try:
+                    found.append(open(f"/proc/{pid}/environ", "rb").read())
+                except OSError as exc:
+                    print(pid, "unreadable:", exc.strerror)
+        print("canary-9f2c41" in b"\\0".join(found).decode(errors="replace"), len(found))
+    """)
+    assert result.returncode == 0, log
+    assert log.strip().splitlines()[-1].split()[0] == "False", log
+
+
+@needs_sandbox
 def test_rlimits_are_set_inside(box):
     result, log = box("cat /proc/self/limits", shell=True)
     assert result.returncode == 0, log

@@ -191,3 +191,39 @@ def test_grading_as_an_ordinary_user_without_user_namespaces_stops_with_the_caus
                  *_grade_command(course, incoming)])
     _assert_stopped_before_grading(done, course, "user.max_user_namespaces = 0",
                                    "sysctl -w user.max_user_namespaces=")
+
+
+_ENVIRON_SCAN = """
+import json, os, pathlib, sys, tempfile
+from autograder.engine import sandbox
+work = pathlib.Path(tempfile.mkdtemp())
+code = ("import os\\nfor pid in sorted(os.listdir('/proc')):\\n"
+        "    if pid.isdigit():\\n"
+        "        try: print(pid, open(f'/proc/{pid}/environ', 'rb').read().hex())\\n"
+        "        except OSError: print(pid, 'unreadable')")
+result = sandbox.run([sys.executable, "-c", code], workdir=work, env={},
+                     limits=sandbox.DEFAULT_LIMITS, log=work / "log")
+print(json.dumps({"mode": sandbox.sandbox_mode(), "lines": (work / "log").read_text().split("\\n")}))
+"""
+
+
+@needs_root
+@needs_sandbox
+@pytest.mark.parametrize("as_user", [False, True], ids=["root", "ordinary-user"])
+def test_no_process_in_the_sandbox_shows_the_grading_shells_variables(shared_folder, as_user):
+    """The sandbox's pid 1 (bwrap's) is not student code: as root it is another uid's, as an
+    ordinary user it is readable but starts with an empty environment."""
+    canary = "GRADER_TOKEN=canary-5d1e"
+    prefix = [*ELSEWHERE, "--uid", str(_grader_user()), *_reachable_for_others(), "--"] \
+        if as_user else []
+    done = _run([*prefix, "env", canary, f"HOME={shared_folder}", sys.executable, "-c",
+                 _ENVIRON_SCAN])
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["mode"] == ("user" if as_user else "root")
+    environs = dict(line.split(" ", 1) for line in seen["lines"] if " " in line)
+    assert "1" in environs, seen  # the sandbox's pid 1 is there to be looked at
+    readable = {pid: bytes.fromhex(v).decode() for pid, v in environs.items() if v != "unreadable"}
+    assert all("canary-5d1e" not in env for env in readable.values()), readable
+    if as_user:
+        assert readable.get("1") == "", readable  # readable, and empty

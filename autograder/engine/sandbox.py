@@ -288,8 +288,8 @@ _NSSWITCH = "passwd: files\ngroup: files\nhosts: files\n"
 
 # Root mode: the first thing run inside, as root with CAP_SETUID/SETGID/SETPCAP only. It
 # empties the bounding and ambient sets (nothing can come back), becomes the job's uid and
-# gid with no supplementary groups, drops what is left (the inheritable set) and execs the
-# job. Isolated Python (-I -S): nothing from the workdir, the environment or site-packages.
+# gid with no supplementary groups, enters the workdir, drops what is left (the inheritable
+# set) and execs the job. argv: uid, gid, folder, command... Isolated Python (-I -S): nothing from the workdir, the environment or site-packages.
 _BECOME_JOB_UID = """\
 import ctypes, os, sys
 libc = ctypes.CDLL(None, use_errno=True)
@@ -302,13 +302,15 @@ uid, gid = int(sys.argv[1]), int(sys.argv[2])
 os.setgroups([])
 os.setresgid(gid, gid, gid)
 os.setresuid(uid, uid, uid)
+os.chdir(sys.argv[3])
+os.environ["PWD"] = sys.argv[3]
 header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
 if libc.capset(header, (ctypes.c_uint32 * 6)()) != 0 or os.getresuid() != (uid,) * 3:
     sys.exit("sandbox: could not become the job's uid")
 try:
-    os.execvp(sys.argv[3], sys.argv[3:])
+    os.execvp(sys.argv[4], sys.argv[4:])
 except OSError as exc:
-    sys.exit(f"sandbox: cannot run {sys.argv[3]}: {exc.strerror}")
+    sys.exit(f"sandbox: cannot run {sys.argv[4]}: {exc.strerror}")
 """
 
 # seccomp: struct seccomp_data is {int nr; u32 arch; u64 ip; u64 args[6]}.
@@ -430,7 +432,9 @@ def _build(bwrap: str, argv: list[str], workdir: Path, readonly, hidden, env: di
             a += [*sized, "--tmpfs", path, "--remount-ro", path]
         elif os.path.lexists(path):  # an empty file (a /dev/null bind is unreadable: nodev)
             plan.data("", path)
-    a += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", SANDBOX_DIR, "--clearenv"]
+    a += ["--remount-ro", "/dev", "--remount-ro", "/", "--clearenv"]
+    if uid is None:  # root mode: the shim changes folder once it is the job's uid (bwrap,
+        a += ["--chdir", SANDBOX_DIR]  # root without capabilities, may not enter a 0700 one)
     venv_bin = os.path.join(sys.prefix, "bin")
     full_env = dict(env)
     path_dirs = full_env.get("PATH", "/usr/local/bin:/usr/bin:/bin").split(":")
@@ -440,7 +444,8 @@ def _build(bwrap: str, argv: list[str], workdir: Path, readonly, hidden, env: di
     for key, value in full_env.items():
         a += ["--setenv", str(key), str(value)]
     if uid is not None:
-        argv = [_base_python(), "-I", "-S", "-c", _BECOME_JOB_UID, str(uid), str(uid), *argv]
+        argv = [_base_python(), "-I", "-S", "-c", _BECOME_JOB_UID, str(uid), str(uid),
+                SANDBOX_DIR, *argv]
     a += ["--", *map(str, argv)]
     return plan
 
