@@ -388,6 +388,32 @@ def test_demo_fails_naming_a_student_whose_result_differs(toy, tmp_path, capsys)
         == ["release", "solution"]
 
 
+def test_a_grader_failure_in_demo_exits_3_with_the_banner_not_a_class_of_zeros(
+        toy, tmp_path, monkeypatch, capsys):
+    """The issue's case: every job dies for the grader's own reason. demo still reports each
+    student, but says the grader failed and exits 3, never 0 with a table of zeros."""
+    root, _incoming = toy
+    examples = tmp_path / "toyclass"
+    for student in ("solution", "release"):
+        shutil.copytree(root / "built" / student, examples / student)
+    democlass.expectations_path(examples).write_text(json.dumps({"max": 4, "students": {
+        "solution": {"total": 4, "status": "ok"},
+        "release": {"total": 0, "status": "unfinished"}}}))
+
+    def broken_run(spec):
+        raise TypeError("injected: extractall() got an unexpected keyword argument 'filter'")
+
+    monkeypatch.setattr(jobs, "run", broken_run)
+    status = cli.main(["--course", str(root), "--assignment", TOY_ASSIGNMENT, "--reports",
+                       str(tmp_path / "reports"), "demo", "--examples", str(examples),
+                       "--workers", "1", "--no-sandbox", *TOY_BUDGET])
+    out, err = capsys.readouterr()
+    assert status == cli.EXIT_GRADER_ERROR == 3, out + err
+    assert "THE GRADER FAILED for 2 of 2 student(s)" in err, err
+    assert "unexpected keyword argument 'filter'" in err and "in broken_run" in err
+    assert "solution: total 0, expected 4" in err  # the expectation check says so too
+
+
 # -- local Dask clusters are quiet ------------------------------------------------------------
 
 def test_a_local_cluster_serves_no_dashboard_and_takes_no_fixed_port_unless_asked():
