@@ -395,6 +395,75 @@ def test_no_user_namespaces_inside(box):
     assert log.strip().splitlines()[-1] == "refused", log
 
 
+def _seccomp_verdict(program: bytes, arch: int, nr: int, flags: int = 0) -> int:
+    """What a cBPF seccomp program returns for one syscall (the few opcodes the kit uses)."""
+    import struct
+
+    ops = [struct.unpack_from("<HBBI", program, i) for i in range(0, len(program), 8)]
+    data = struct.pack("<iIQ6Q", nr, arch, 0, flags, 0, 0, 0, 0, 0)
+    pc = acc = 0
+    while True:
+        code, jt, jf, k = ops[pc]
+        if code == 0x06:
+            return k
+        if code == 0x20:
+            acc, pc = struct.unpack_from("<I", data, k)[0], pc + 1
+            continue
+        taken = {0x15: acc == k, 0x35: acc >= k, 0x45: bool(acc & k)}[code]
+        pc += 1 + (jt if taken else jf)
+
+
+@pytest.mark.parametrize("machine", ["x86_64", "aarch64"])
+def test_the_root_mode_seccomp_filter_refuses_exactly_what_it_names(machine):
+    allow, enosys, eperm = 0x7FFF0000, 0x50000 | 38, 0x50000 | 1
+    arch, unshare, clone, refused = sandbox._SECCOMP_ARCH[machine]
+    program = sandbox.no_userns_filter(machine)
+    verdicts = {nr: _seccomp_verdict(program, arch, nr) for nr in range(1024)}
+    assert {nr for nr, v in verdicts.items() if v != allow} == set(refused)
+    assert all(verdicts[nr] == enosys for nr in refused)
+    for call in (unshare, clone):
+        assert _seccomp_verdict(program, arch, call, sandbox._CLONE_NEWUSER | 0x11) == eperm
+        assert _seccomp_verdict(program, arch, call, 0x00020000 | 0x11) == allow  # CLONE_NEWNS
+    assert _seccomp_verdict(program, 0x40000003, 310) == enosys  # another ABI (i386)
+    assert _seccomp_verdict(program, arch, 0x40000000 | 39) == enosys  # x32
+    assert sandbox.no_userns_filter("s390x") is None
+
+
+@needs_sandbox
+@pytest.mark.skipif(sandbox.sandbox_mode() != "root" or os.uname().machine != "x86_64",
+                    reason="root mode on x86_64")
+def test_no_kernel_keyring_inside(box):
+    """Keyrings belong to the host uid: a key one job left would reach the next on that uid."""
+    result, log = box("""
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        print(libc.syscall(248, b"user", b"probe", b"left-behind", 11, -4),  # add_key to @u
+              ctypes.get_errno())
+    """)
+    assert log.split() == ["-1", "38"], log  # ENOSYS
+
+
+@needs_sandbox
+@pytest.mark.skipif(sandbox.sandbox_mode() != "root", reason="root mode holds host uids")
+def test_graders_with_different_temp_folders_never_share_a_uid(tmp_path):
+    """The uid locks live in one place for the whole machine, not in each grader's TMPDIR."""
+    code = ("from autograder.engine import sandbox\n"
+            "with sandbox._host_uid() as uid:\n    print(uid, flush=True)\n    input()\n")
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    holders = []
+    try:
+        for name in ("a", "b"):
+            (tmp_path / name).mkdir()
+            holder = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, text=True,
+                                      env=dict(env, TMPDIR=str(tmp_path / name)))
+            holders.append((holder, int(holder.stdout.readline())))
+        assert holders[0][1] != holders[1][1]
+    finally:
+        for holder, _ in holders:
+            holder.communicate("\n", timeout=30)
+
+
 # --- limits ---------------------------------------------------------------------------------
 
 @needs_sandbox

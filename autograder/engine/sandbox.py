@@ -68,6 +68,10 @@ from pathlib import Path
 SANDBOX_DIR = "/sandbox"          # the workdir inside: HOME and cwd
 INSIDE_UID = INSIDE_GID = 1000    # what the job sees as its uid ("student")
 HOST_UIDS = range(1_900_000_000, 1_900_000_256)  # root mode: one host uid per sandbox
+# Who holds which of them: one place for every grader on this machine, whatever its TMPDIR
+# (two graders with different TMPDIRs once took the same uid, and one's sweep killed the
+# other's job); /run is root's and not shared with other users' /tmp.
+UID_LOCK_DIR = Path("/run/autograder-sandbox-uids")
 LOG_BYTES = 8 * 2**20             # keep the first 8 MiB of the job's output
 POLL_SECONDS = 0.2
 ENTRY_BYTES = 4096                # disk watchdog: what one file or folder costs at least
@@ -289,9 +293,10 @@ _NSSWITCH = "passwd: files\ngroup: files\nhosts: files\n"
 # Root mode: the first thing run inside, as root with CAP_SETUID/SETGID/SETPCAP only. It
 # empties the bounding and ambient sets (nothing can come back), becomes the job's uid and
 # gid with no supplementary groups, enters the workdir, drops what is left (the inheritable
-# set) and execs the job. argv: uid, gid, folder, command... Isolated Python (-I -S): nothing from the workdir, the environment or site-packages.
+# set) and execs the job with its environment. argv: uid, gid, folder, environment (JSON),
+# command... Isolated Python (-I -S): nothing from the workdir, the environment or site-packages.
 _BECOME_JOB_UID = """\
-import ctypes, os, sys
+import ctypes, json, os, sys
 libc = ctypes.CDLL(None, use_errno=True)
 for cap in range(64):
     libc.prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP (EINVAL past the last cap)
@@ -303,53 +308,62 @@ os.setgroups([])
 os.setresgid(gid, gid, gid)
 os.setresuid(uid, uid, uid)
 os.chdir(sys.argv[3])
-os.environ["PWD"] = sys.argv[3]
+env = dict(json.loads(sys.argv[4]), PWD=sys.argv[3])
 header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
 if libc.capset(header, (ctypes.c_uint32 * 6)()) != 0 or os.getresuid() != (uid,) * 3:
     sys.exit("sandbox: could not become the job's uid")
 try:
-    os.execvp(sys.argv[4], sys.argv[4:])
+    os.execvpe(sys.argv[5], sys.argv[5:], env)
 except OSError as exc:
-    sys.exit(f"sandbox: cannot run {sys.argv[4]}: {exc.strerror}")
+    sys.exit(f"sandbox: cannot run {sys.argv[5]}: {exc.strerror}")
 """
 
 # seccomp: struct seccomp_data is {int nr; u32 arch; u64 ip; u64 args[6]}.
-_SECCOMP_ARCH = {  # machine: (AUDIT_ARCH_*, unshare, clone, clone3)
-    "x86_64": (0xC000003E, 272, 56, 435),
-    "aarch64": (0xC00000B7, 97, 220, 435),
+_SECCOMP_ARCH = {  # machine: (AUDIT_ARCH_*, unshare, clone, {syscalls refused with ENOSYS})
+    # clone3 (its flags sit in memory a filter cannot read: libc falls back to clone), the
+    # kernel keyrings (add_key, request_key, keyctl: per host uid, so they would outlive the
+    # job and reach the next student on that uid) and io_uring (setup, enter, register).
+    "x86_64": (0xC000003E, 272, 56, (435, 248, 249, 250, 425, 426, 427)),
+    "aarch64": (0xC00000B7, 97, 220, (435, 217, 218, 219, 425, 426, 427)),
 }
 _CLONE_NEWUSER = 0x10000000
 
 
 def no_userns_filter(machine: str | None = None) -> bytes | None:
-    """A seccomp program (cBPF, as bwrap's ``--seccomp`` reads it) that refuses new user
-    namespaces: ``unshare``/``clone`` with CLONE_NEWUSER get EPERM, ``clone3`` (whose flags a
-    filter cannot read) ENOSYS, so libc falls back to ``clone``; so do other ABIs (x32, 32-bit).
-    None on a machine it does not know."""
+    """A seccomp program (cBPF, as bwrap's ``--seccomp`` reads it) for root mode, where student
+    code runs as a host uid with no user namespace of its own: ``unshare``/``clone`` with
+    CLONE_NEWUSER get EPERM; clone3, the keyrings and io_uring ENOSYS; so does every other ABI
+    (x32, 32-bit). None on a machine it does not know."""
     import platform
     import struct
 
     known = _SECCOMP_ARCH.get(machine or platform.machine())
     if known is None:
         return None
-    arch, unshare, clone, clone3 = known
+    arch, unshare, clone, refused = known
     ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
     allow, enosys, eperm = 0x7FFF0000, 0x00050000 | 38, 0x00050000 | 1
+    n = len(refused)
+    refuse_at, flags_at = 8 + n, 9 + n  # where the ENOSYS and the flags check stand
+
+    def to(target: int, here: int) -> int:  # a jump's offset counts from the next one
+        return target - here - 1
+
     program = [
-        (ld, 0, 0, 4),                 # 0: arch
-        (jeq, 1, 0, arch),             # 1: native -> 3
-        (ret, 0, 0, enosys),           # 2
-        (ld, 0, 0, 0),                 # 3: syscall number
-        (jge, 0, 1, 0x40000000),       # 4: x32 -> 5, else 6
-        (ret, 0, 0, enosys),           # 5
-        (jeq, 0, 1, clone3),           # 6: clone3 -> 7, else 8
-        (ret, 0, 0, enosys),           # 7
-        (jeq, 1, 0, unshare),          # 8: unshare -> 10
-        (jeq, 0, 3, clone),            # 9: clone -> 10, else 13
-        (ld, 0, 0, 16),                # 10: low half of the first argument (the flags)
-        (jset, 0, 1, _CLONE_NEWUSER),  # 11: CLONE_NEWUSER -> 12, else 13
-        (ret, 0, 0, eperm),            # 12
-        (ret, 0, 0, allow),            # 13
+        (ld, 0, 0, 4),                                   # 0: arch
+        (jeq, 1, 0, arch),                               # 1: native -> 3
+        (ret, 0, 0, enosys),                             # 2
+        (ld, 0, 0, 0),                                   # 3: the syscall's number
+        (jge, to(refuse_at, 4), 0, 0x40000000),          # 4: x32 -> refused
+        *[(jeq, to(refuse_at, 5 + i), 0, nr) for i, nr in enumerate(refused)],
+        (jeq, to(flags_at, 5 + n), 0, unshare),          # 5+n
+        (jeq, to(flags_at, 6 + n), 0, clone),            # 6+n
+        (ret, 0, 0, allow),                              # 7+n
+        (ret, 0, 0, enosys),                             # 8+n: refused
+        (ld, 0, 0, 16),                                  # 9+n: low half of the flags
+        (jset, 0, 1, _CLONE_NEWUSER),
+        (ret, 0, 0, eperm),
+        (ret, 0, 0, allow),
     ]
     return b"".join(struct.pack("<HBBI", *op) for op in program)
 
@@ -359,7 +373,10 @@ def _tmpfs(plan: _Plan, dest: str, size: int, workdir: Path, options: frozenset[
         plan.args += ["--perms", "1777", "--size", str(size), "--tmpfs", dest]
     else:  # old bwrap: no bounded tmpfs; keep it in the workdir, where the watchdog counts it
         spill = workdir / ".sandbox-tmp" / dest.strip("/").replace("/", "-")
-        spill.mkdir(parents=True, exist_ok=True)
+        for folder in (spill.parent, spill):  # made here by root: never through a link
+            if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+                raise SandboxUnavailable(f"{folder} is not a plain folder: remove it")
+            folder.mkdir(exist_ok=True)
         spill.chmod(0o1777)  # made after the workdir was handed to the sandbox's uid
         plan.mount("--bind", os.path.realpath(spill), dest)
 
@@ -397,8 +414,14 @@ def _build(bwrap: str, argv: list[str], workdir: Path, readonly, hidden, env: di
         for cap in ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP"):  # the shim's, dropped by it
             a += ["--cap-add", cap]
         program = no_userns_filter()
-        if program is not None:
-            a += ["--seccomp", str(plan.fd(program))]
+        if program is None:
+            import platform
+
+            raise SandboxUnavailable(
+                f"no seccomp filter for {platform.machine()} (the kit has one for x86_64 and "
+                "aarch64): as root, student code could make user namespaces. Grade as an "
+                "ordinary user, or on x86_64/aarch64 Dask workers")
+        a += ["--seccomp", str(plan.fd(program))]
         inside_uid = uid
     a += ["--hostname", "sandbox", "--die-with-parent", "--new-session",
           "--info-fd", str(info_fd)]
@@ -441,11 +464,13 @@ def _build(bwrap: str, argv: list[str], workdir: Path, readonly, hidden, env: di
     if venv_bin not in path_dirs:
         path_dirs.insert(0, venv_bin)
     full_env.update(PATH=":".join(path_dirs), HOME=SANDBOX_DIR)
-    for key, value in full_env.items():
-        a += ["--setenv", str(key), str(value)]
-    if uid is not None:
+    if uid is None:
+        for key, value in full_env.items():
+            a += ["--setenv", str(key), str(value)]
+    else:  # the shim starts with no environment (no LD_PRELOAD before it is root no more)
+        job_env = json.dumps({str(k): str(v) for k, v in full_env.items()})
         argv = [_base_python(), "-I", "-S", "-c", _BECOME_JOB_UID, str(uid), str(uid),
-                SANDBOX_DIR, *argv]
+                SANDBOX_DIR, job_env, *argv]
     a += ["--", *map(str, argv)]
     return plan
 
@@ -503,7 +528,8 @@ def host_uid_pool() -> range:
 @contextlib.contextmanager
 def _host_uid():
     """Hold one uid of :func:`host_uid_pool` for this sandbox (a lock file per uid)."""
-    lock_dir = Path(tempfile.gettempdir()) / "autograder-sandbox-uids"
+    lock_dir = UID_LOCK_DIR if UID_LOCK_DIR.parent.is_dir() else \
+        Path(tempfile.gettempdir()) / UID_LOCK_DIR.name
     with contextlib.suppress(FileExistsError):
         lock_dir.mkdir(mode=0o700)
     info = os.lstat(lock_dir)
