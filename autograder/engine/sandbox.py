@@ -13,7 +13,8 @@ What the sandbox sees: /usr (and the /lib, /bin... links), a few synthetic /etc 
 base Python (``sys.base_prefix``), the venv (``sys.prefix``) and the caller's ``readonly``
 paths, all read-only at their own absolute paths; the workdir read-write at ``/sandbox``
 (HOME and cwd) and at its own path; private bounded tmpfs on /tmp and /dev/shm; fresh /proc
-and /dev; no network but a private loopback; every namespace unshared.
+and /dev; no network but a private loopback; every namespace unshared (as root, every one
+but the user namespace: see below).
 
 Who it runs as (:func:`sandbox_mode`):
 - As root ("root" mode), bwrap itself runs as root: it sets up every namespace but the user
@@ -27,7 +28,8 @@ Who it runs as (:func:`sandbox_mode`):
   RLIMIT_NPROC is enforced (the kernel exempts uid 0) and counts per sandbox; measured: with
   one shared uid, one job's fork bomb made a second job fail to start. A seccomp filter
   (:func:`no_userns_filter`) refuses new user namespaces inside (``--disable-userns`` needs a
-  user namespace of bwrap's own). Inside a user namespace that maps only uid 0 (``unshare
+  user namespace of bwrap's own), the kernel keyrings (kept per host uid, they would outlive
+  the job) and io_uring; the uid locks live in :data:`UID_LOCK_DIR`, one for the machine. Inside a user namespace that maps only uid 0 (``unshare
   -r``, a rootless container without subordinate ids) there is no uid to become, and the
   sandbox refuses to start rather than run student code as root.
 - As any other user ("user" mode), bwrap creates a user namespace (uid 1000, "student",
