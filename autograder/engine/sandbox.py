@@ -171,15 +171,15 @@ def _first_that_starts(candidates: tuple[str, ...]) -> str:
     return candidates[0]
 
 
-def _try_start(path: str, argv=("true",)) -> str | None:
-    """None when ``path`` starts a sandbox running ``argv``; else what went wrong."""
+def _try_start(path: str) -> str | None:
+    """None when ``path`` starts a sandbox running ``true``; else what went wrong."""
     if not os.access(path, os.X_OK):
         return f"{path} is not executable"
     with tempfile.TemporaryDirectory(prefix="sandbox-preflight-") as tmp:
         work, log = Path(tmp) / "work", Path(tmp) / "log"
         work.mkdir()
         try:
-            result = run(list(argv), workdir=work, env={}, limits=_PREFLIGHT_LIMITS, log=log,
+            result = run(["true"], workdir=work, env={}, limits=_PREFLIGHT_LIMITS, log=log,
                          bwrap=path)
         except SandboxUnavailable as exc:
             return str(exc)
