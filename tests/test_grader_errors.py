@@ -260,8 +260,16 @@ def test_a_runner_stopped_at_the_sandboxs_limit_is_the_students_status(merger):
 
 def test_a_log_flooded_past_its_cap_is_the_students_limit(merger):
     job = merger(log=_report_lines(STARTED) + "x" * 100
-                 + "\n[sandbox: output cut here, 99999 more bytes not kept]\n")
+                 + "\n[sandbox: output cut here, 99999 more bytes not kept]\n",
+                 sandbox={"log_truncated": True})
     assert job["flags"] == [LIMIT] and job["grader_error"] is None, job
+
+
+def test_the_cut_marker_printed_by_student_code_is_not_the_sandboxs_word(merger):
+    """Only the sandbox says the log was cut: text that looks like its marker changes nothing."""
+    job = merger(log=_report_lines(STARTED)
+                 + "\n[sandbox: output cut here, 99999 more bytes not kept]\n")
+    assert LIMIT not in job["flags"], job
 
 
 def test_a_judge_that_raised_is_the_graders_failure_with_its_traceback(merger):

@@ -212,21 +212,6 @@ def log_tail(path: Path, limit: int = TRACEBACK_CHARS) -> str:
     return (text[-limit:] if text else f"({Path(path).name} is empty)")
 
 
-def log_was_cut(path: Path) -> bool:
-    """Whether the sandbox kept only the start of the job's output (see sandbox.LOG_BYTES)."""
-    from . import sandbox
-
-    cap = getattr(sandbox, "LOG_BYTES", 8 * 2**20)
-    try:
-        size = Path(path).stat().st_size
-        with open(path, "rb") as fh:
-            fh.seek(max(0, size - 200))
-            end = fh.read()
-    except OSError:
-        return False
-    return size >= cap or b"[sandbox: output cut here" in end
-
-
 def by_a_signal(returncode) -> int | None:
     """The signal that ended a process, from its exit status as a sandbox reports it (128+N,
     bwrap's and a shell's way) or as subprocess does (-N); None when it exited by itself."""
@@ -890,7 +875,7 @@ class Grader:
             lost = (f"{report['missing']} record(s) of the executor's report never reached the "
                     "grader; statuses may be incomplete" if report["missing"] else "")
             signal_number = by_a_signal(code)
-            if log_was_cut(log_path):
+            if box.get("log_truncated"):  # the sandbox's own word, not the log's text
                 flags.append(LIMIT)
                 details.append("the job's output passed the grader's log limit, so the end of "
                                "the runner's report was lost" + (f" ({lost})" if lost else ""))

@@ -216,7 +216,7 @@ def _run_student_process(spec: dict, argv: list[str], work: Path, readonly: list
                              hidden=sandbox.hidden_packages(), env=_sandbox_env(spec),
                              limits=limits, log=log)
         ended = {"returncode": result.returncode, "timed_out": result.timed_out,
-                 "killed": result.killed_reason}
+                 "killed": result.killed_reason, "log_truncated": result.log_truncated}
     else:  # --no-sandbox: same process layout, no isolation (marked in the report)
         import subprocess
 
