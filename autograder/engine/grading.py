@@ -42,10 +42,12 @@ import nbformat
 from . import intake, jobs, repair
 from .course import Course, GradingError, merge_overrides
 from .gradebook import verdict_score
+from .sandbox import human_bytes
 from .inside.nbexec import (DEAD_KERNEL_ENAME, GRADER_ENAMES, NOT_RUN_ENAME, TIMEOUT_ENAME,
                             parse_report)
 
 UNSANDBOXED = "unsandboxed"
+HOST_SHORT = "the grading host is short of disk"
 LIMIT = "limit exceeded"
 UNFINISHED = "unfinished"
 # The grader failed, not the student (see Grader.merge): reported in a banner, and `grade`
@@ -96,16 +98,17 @@ def graded_cells(release_dir: Path) -> list[GradedCell]:
     return out
 
 
-def time_budget(release_dir: Path, timeout: int, training_timeout: int, tags=("training",)) -> int:
-    """Longest a student's notebooks can legitimately take: every cell at its timeout, twice."""
-    total = 0
-    for path in sorted(release_dir.glob("*.ipynb")):
-        nb = nbformat.read(path, as_version=4)
-        for cell in nb.cells:
-            if cell.cell_type == "code" and cell.source.strip():
-                is_training = any(t in cell.metadata.get("tags", []) for t in tags)
-                total += training_timeout if is_training else timeout
-    return 2 * total + 120
+def usage_of(box: dict) -> dict:
+    """What the notebooks' sandbox used, as its cgroup counted it (None where there was none),
+    and how its limits were held."""
+    return {"cpu_seconds": box.get("cpu_seconds"), "memory_peak": box.get("memory_peak"),
+            "wall_seconds": box.get("seconds"), "cgroup": box.get("cgroup"),
+            "disk": box.get("disk")}
+
+
+def timed_out(result: dict) -> bool:
+    """Whether a student's row counts a timeout (a cell, the job's budget, or a clock)."""
+    return "timeout" in (result.get("flags") or [])
 
 
 def fmt_seconds(seconds: float) -> str:
@@ -260,7 +263,8 @@ def scan_executed(seen: dict | None) -> dict:
         elif status == "kernel died":
             flag, text = "kernel died", f"{DEAD_KERNEL_ENAME}: the kernel died while running it"
         elif status == "not run":
-            flag, text = "kernel died", f"{NOT_RUN_ENAME}: {cell.get('reason') or 'not executed'}"
+            flag = "timeout" if cell.get("out_of_time") else "kernel died"
+            text = f"{NOT_RUN_ENAME}: {cell.get('reason') or 'not executed'}"
         elif errors:
             # An exercise not done yet (NotImplementedError) is "unfinished", not a crash.
             unfinished = [e for e in errors if str(e[0]) == UNFINISHED_ENAME]
@@ -457,8 +461,6 @@ class Grader:
         self.release = {p.stem: nbformat.read(p, as_version=4) for p in sorted(self.release_dir.glob("*.ipynb"))}
         self.cells = graded_cells(self.release_dir)
         self.sources = self.course.source_notebooks()
-        if self.student_timeout is None:
-            self.student_timeout = time_budget(self.release_dir, self.timeout, self.training_timeout)
         self.run_id = time.strftime("%Y%m%d-%H%M%S")
         self.run_dir = runs_dir(self.reports, self.course.assignment) / self.run_id
         n = 1
@@ -501,11 +503,17 @@ class Grader:
         shutil.copy(plan_path, cached)
         return json.loads(plan_path.read_text())
 
-    def settings(self) -> jobs.Settings:
+    def limits(self):
+        """The sandbox's limits for every job of this run."""
         from . import sandbox
 
-        limits = dataclasses.asdict(sandbox.DEFAULT_LIMITS)
-        limits["wall_seconds"] = float(self.student_timeout)
+        if self.student_timeout is None:  # each job's own budget sets its clock (jobs.py)
+            return sandbox.DEFAULT_LIMITS
+        return dataclasses.replace(sandbox.DEFAULT_LIMITS,
+                                   wall_seconds=float(self.student_timeout))
+
+    def settings(self) -> jobs.Settings:
+        limits = dataclasses.asdict(self.limits())
         return jobs.Settings(timeout=self.timeout, training_timeout=self.training_timeout,
                              epochs=self.epochs, seed=self.seed, sandbox=self.sandbox,
                              limits=limits)
@@ -523,6 +531,7 @@ class Grader:
             shutil.copytree(source, copy_of, symlinks=True)
             source = copy_of
         students = intake.collect(source, self.course.assignment, list(self.release), workdir)
+        self.students = students  # by student id: a timed-out one may be graded again
         (self.reports / self.course.assignment / "latest-run").write_text(self.run_dir.name + "\n")
         for note in getattr(students, "notes", []):
             self.say(f"note: {note}")
@@ -563,25 +572,91 @@ class Grader:
                 else:
                     queue.append(parallel.Job(sf.student, pending.spec, pending))
             def before(job) -> None:
+                self.check_free_disk()
                 self.before_job(job.spec)
                 self.say(progress.starting(job.student, one_at_a_time=self.workers == 1
                                            and not self.scheduler))
 
             for job, outcome, error in runner.run(queue, before, self.say):
-                try:
-                    if error is not None:
-                        result = self.failed_result(job.state.sf, f"the job failed: {error}",
-                                                    getattr(error, "traceback", ""))
-                    else:
-                        result = self.finish_student(job.state, outcome)
-                except Exception as exc:  # noqa: BLE001 - one student never stops the batch
-                    result = self.failed_result(
-                        job.state.sf, f"merging the job's results raised {type(exc).__name__}: "
-                        f"{exc}", traceback.format_exc())
-                results.append(progress.done(job.student, result))
+                results.append(progress.done(job.student, self.finished(job, outcome, error)))
+            if len(queue) > 1 and (self.workers > 1 or self.scheduler):
+                self.rerun_timeouts_alone(runner, results, before)
         finally:
             runner.close()
+        stopped = [r for r in results if str((r.get("grader_error") or {}).get("reason", ""))
+                   .startswith(f"the job failed: not graded: {HOST_SHORT}")]
+        if stopped:
+            self.say(f"Grading stopped early: {stopped[0]['grader_error']['reason']}. The "
+                     f"{len(results) - len(stopped)} student(s) graded before keep their "
+                     f"results; {len(stopped)} were not graded (their rows say so): make room "
+                     "and grade again.")
         return results
+
+    def finished(self, job, outcome: dict | None, error) -> dict:
+        """The result of a job the runner gave back (``error``: why it failed, or None)."""
+        try:
+            if error is not None:
+                return self.failed_result(job.state.sf, f"the job failed: {error}",
+                                          getattr(error, "traceback", ""))
+            return self.finish_student(job.state, outcome)
+        except Exception as exc:  # noqa: BLE001 - one student never stops the batch
+            return self.failed_result(
+                job.state.sf, f"merging the job's results raised {type(exc).__name__}: "
+                f"{exc}", traceback.format_exc())
+
+    def rerun_timeouts_alone(self, runner, results: list[dict], before) -> None:
+        """A timeout counts only when the student's own code used the time: each student who
+        timed out while other jobs ran beside it is graded again alone, under the same
+        limits, and that run's result counts (the row's details say both)."""
+        from . import parallel
+
+        again = [i for i, r in enumerate(results)
+                 if timed_out(r) and GRADER_ERROR not in (r.get("flags") or [])]
+        if not again:
+            return
+        self.say(f"Grading {len(again)} student(s) again, one at a time: they timed out while "
+                 "other jobs ran beside them, and a timeout counts only if it happens alone.")
+        for index in again:
+            first = results[index]
+            sf = self.students[first["student"]]
+            try:
+                pending = self.start_student(sf)
+            except Exception as exc:  # noqa: BLE001 - the first result stands, said so
+                first["details"].append(f"could not be graded again alone ({exc})")
+                self.write_result(first)
+                continue
+            queue = [parallel.Job(sf.student, pending.spec, pending)]
+            for job, outcome, error in runner.run(queue, before, self.say):
+                result = self.finished(job, outcome, error)
+            used = first.get("usage") or {}
+            beside = (f"timed out while other jobs ran beside it (score {first['total']:g}"
+                      + (f"; the sandbox used {used['cpu_seconds']:.0f} CPU-s in "
+                         f"{used['wall_seconds']:.0f} s" if used.get("cpu_seconds") is not None
+                         and used.get("wall_seconds") else "") + ")")
+            verdict = ("timed out again, so the timeout counts" if timed_out(result) else
+                       "finished within the limits: this run's grade counts")
+            result["details"].insert(0, f"graded again alone: the first run {beside}; alone, "
+                                        f"under the same limits, it {verdict}")
+            result["first_run"] = {k: first.get(k) for k in ("total", "status", "usage")}
+            self.write_result(result)
+            results[index] = result
+            self.say(f"  {sf.student}: alone {result['total']:g}/{result['max']:g} "
+                     f"({result['status']}; first run {first['total']:g}, {first['status']})")
+
+    def free_disk_needed(self) -> int:
+        """Free disk the coordinator wants before starting a job: the job's copied-out files
+        and, where its folder is not a filesystem of its own, the folder (each at most the
+        disk cap), and 1 GiB for results, feedback and the gradebook."""
+        return 2 * self.limits().disk_bytes + 2**30
+
+    def check_free_disk(self) -> None:
+        """Stop starting jobs (every graded result kept) before the host's disk runs out."""
+        from .parallel import StopDispatch
+
+        free, need = shutil.disk_usage(self.run_dir).free, self.free_disk_needed()
+        if free < need:
+            raise StopDispatch(f"{HOST_SHORT}: {human_bytes(free)} free where {self.run_dir} "
+                               f"lies, and a job needs {human_bytes(need)}")
 
     def check_worker_sandboxes(self, runner) -> None:
         """On a cluster, each worker must start the sandbox (the coordinator need not): stop
@@ -810,6 +885,16 @@ class Grader:
         if box.get("killed"):
             flags.append("timeout" if box.get("timed_out") else LIMIT)
             details.append(f"the sandbox was stopped: {box['killed']}")
+        for ended in (box, outcome.get("pristine") or {}):
+            if ended.get("oom_kills"):
+                flags.append(LIMIT)
+                details.append(f"the job's memory cap ({human_bytes(self.limits().total_memory_bytes)}"
+                               f" for all its processes together) was reached: the kernel "
+                               f"stopped {ended['oom_kills']} of its processes")
+            if (ended.get("disk") or {}).get("full"):
+                flags.append(LIMIT)
+                details.append(f"the job's disk ({human_bytes(ended['disk']['bytes'])}, a "
+                               "filesystem of its own) was full: writes past it failed")
         executed_dir = Path(outcome["executed_dir"])
         job_dir = executed_dir.parent.parent
         judge = outcome["judge"]
@@ -907,7 +992,8 @@ class Grader:
                                                             if f["traceback"])}
                                  if failures else None),
                 # the job's own time (a parallel job may have waited for a worker before)
-                "seconds": outcome.get("seconds", round(time.monotonic() - started, 2))}
+                "seconds": outcome.get("seconds", round(time.monotonic() - started, 2)),
+                "usage": usage_of(box)}
 
     def record_in_gradebook(self, student: str, outcome: dict) -> tuple[bool, str]:
         """nbgrader's autograde with the job's outputs injected: the one gradebook writer.

@@ -91,6 +91,35 @@ def sandbox_notebook(nb, source_cells: dict[str, str], skip_tags=(), skip_after_
     return nb
 
 
+# The job's time budget: each cell that runs, once, at its own timeout; a skipped cell (a
+# comment by then) a few seconds; and a kernel start per notebook. Kernel restarts replay
+# cells within it: they spend the budget, never add to it.
+KERNEL_START_SECONDS = 60
+SKIPPED_CELL_SECONDS = 5
+# The sandbox's wall clock past the budget: the runner's start-up and writing its results.
+BUDGET_MARGIN_SECONDS = 120
+
+
+def time_budget(notebooks, timeout: int, training_timeout: int, training_tags=("training",)) -> int:
+    """Seconds for the whole job running ``notebooks`` (the sandbox's, skipped cells already
+    replaced by :data:`SKIPPED_NOTE`)."""
+    skipped = SKIPPED_NOTE.split("{", 1)[0]
+    total = 0
+    for nb in notebooks:
+        total += KERNEL_START_SECONDS
+        for cell in nb.cells:
+            if cell.cell_type != "code" or not cell.source.strip():
+                continue
+            tags = cell.get("metadata", {}).get("tags", []) or []
+            if cell.source.startswith(skipped):
+                total += SKIPPED_CELL_SECONDS
+            elif any(t in tags for t in training_tags):
+                total += training_timeout
+            else:
+                total += timeout
+    return total
+
+
 def prepare(job_dir: Path, *, student: str, assignment: str, notebooks: dict,
             source_notebooks: list[Path], plan: dict, settings: Settings,
             skip_tags=(), env: dict | None = None, executor: dict | None = None) -> dict:
@@ -102,17 +131,18 @@ def prepare(job_dir: Path, *, student: str, assignment: str, notebooks: dict,
     (job_dir / "control").mkdir(parents=True)
     (job_dir / "work" / "in").mkdir(parents=True)
     sources = {p.stem: p for p in source_notebooks}
-    tests_of = {}
+    tests_of, prepared = {}, []
     for name, nb in notebooks.items():
         src = nbformat.read(sources[name], as_version=4)
         tests = {_nbg(c)["grade_id"]: c.source for c in src.cells
                  if c.cell_type == "code" and _nbg(c).get("grade") and _nbg(c).get("grade_id")}
         tests_of[name] = tests
-        prepared = sandbox_notebook(nb, tests, skip_tags, skip_tags)
-        nbformat.write(prepared, job_dir / "work" / "in" / f"{name}.ipynb")
+        prepared.append(sandbox_notebook(nb, tests, skip_tags, skip_tags))
+        nbformat.write(prepared[-1], job_dir / "work" / "in" / f"{name}.ipynb")
     (job_dir / "control" / "job.json").write_text(json.dumps({
         "notebooks": list(notebooks), "timeout": settings.timeout,
         "training_timeout": settings.training_timeout, **(executor or {}),
+        "budget_seconds": time_budget(prepared, settings.timeout, settings.training_timeout),
     }))
     # The kernel sees only the Keras calls: the plain-data calls' arguments stay out of its view.
     kernel_plan, _pristine = split_plan(plan)
@@ -207,16 +237,24 @@ def _limits(spec: dict):
 
 def _run_student_process(spec: dict, argv: list[str], work: Path, readonly: list[Path],
                          limits, log: Path) -> dict:
-    """``argv`` with student code in it: sandboxed unless the run says --no-sandbox."""
+    """``argv`` with student code in it: sandboxed unless the run says --no-sandbox. The
+    work folder is a fixed-size filesystem while it runs, where this process can make one."""
     from . import sandbox
 
     started = time.monotonic()
     if spec["settings"].get("sandbox", True):
-        result = sandbox.run(argv, workdir=work, readonly=readonly,
-                             hidden=sandbox.hidden_packages(), env=_sandbox_env(spec),
-                             limits=limits, log=log)
+        with sandbox.fixed_size_folder(work, limits.disk_bytes) as not_fixed:
+            result = sandbox.run(argv, workdir=work, readonly=readonly,
+                                 hidden=sandbox.hidden_packages(), env=_sandbox_env(spec),
+                                 limits=limits, log=log, disk_is_fixed=not not_fixed)
+            disk = _disk_state(work, limits.disk_bytes, not_fixed)
+            # Out before the folder goes: it lives only as long as this block.
+            copied = _take_out(spec, work)
         ended = {"returncode": result.returncode, "timed_out": result.timed_out,
-                 "killed": result.killed_reason, "log_truncated": result.log_truncated}
+                 "killed": result.killed_reason, "log_truncated": result.log_truncated,
+                 "cpu_seconds": result.cpu_seconds, "memory_peak": result.memory_peak,
+                 "oom_kills": result.oom_kills, "cgroup": result.cgroup, "disk": disk,
+                 "skipped_files": copied}
     else:  # --no-sandbox: same process layout, no isolation (marked in the report)
         import subprocess
 
@@ -230,8 +268,31 @@ def _run_student_process(spec: dict, argv: list[str], work: Path, readonly: list
             except subprocess.TimeoutExpired:
                 ended = {"returncode": None, "timed_out": True,
                          "killed": f"wall-clock limit {limits.wall_seconds:g} s"}
+        ended["skipped_files"] = _take_out(spec, work)
     ended["seconds"] = round(time.monotonic() - started, 2)
     return ended
+
+
+def _disk_state(work: Path, cap: int, not_fixed: str) -> dict:
+    """How the work folder's size was held, and whether it was full at the end."""
+    if not_fixed:
+        return {"fixed": False, "why": not_fixed}
+    free = shutil.disk_usage(work).free
+    return {"fixed": True, "bytes": cap, "full": free < 2**20}
+
+
+def _take_out(spec: dict, work: Path) -> list[str]:
+    """Copy what the sandbox produced to the job's trusted folders (plain files, capped)."""
+    job = Path(spec["job_dir"])
+    trusted = job / "trusted"
+    if work == job / "work":
+        skipped = copy_out(work / "captures", trusted / "captures", MAX_CAPTURE_FILE)
+        skipped += copy_out(work / "out", trusted / "executed", MAX_NOTEBOOK_FILE)
+        skipped += copy_out(work / "journal", trusted / "journal", MAX_CAPTURE_FILE)
+    else:  # the pristine calls' folder
+        skipped = copy_out(work, trusted / "pristine", MAX_CAPTURE_FILE)
+    shutil.rmtree(work, ignore_errors=True)  # what the student left may be gigabytes
+    return skipped
 
 
 def run_student_code(spec: dict) -> dict:
@@ -243,6 +304,10 @@ def run_student_code(spec: dict) -> dict:
     settings = spec["settings"]
     idle = 2 * max(settings["timeout"], settings["training_timeout"]) + 60
     limits = dataclasses.replace(_limits(spec), idle_seconds=float(idle))
+    budget = json.loads((job / "control" / "job.json").read_text()).get("budget_seconds")
+    if budget is not None:  # the executor spends the budget; this clock is its backstop
+        limits = dataclasses.replace(limits, wall_seconds=min(
+            limits.wall_seconds, float(budget) + BUDGET_MARGIN_SECONDS))
     return _run_student_process(spec, argv, job / "work", student_view(job), limits,
                                 job / "sandbox.log")
 
@@ -343,20 +408,16 @@ def run(spec: dict) -> dict:
     """Run one job end to end; the result is plain JSON for the coordinator."""
     job = Path(spec["job_dir"])
     started = time.monotonic()
-    sandbox_ended = run_student_code(spec)
     trusted = job / "trusted"
     if trusted.exists():
         shutil.rmtree(trusted)
-    skipped = copy_out(job / "work" / "captures", trusted / "captures", MAX_CAPTURE_FILE)
-    skipped += copy_out(job / "work" / "out", trusted / "executed", MAX_NOTEBOOK_FILE)
-    skipped += copy_out(job / "work" / "journal", trusted / "journal", MAX_CAPTURE_FILE)
+    sandbox_ended = run_student_code(spec)
+    skipped = sandbox_ended.pop("skipped_files", [])
     pristine_ended = run_pristine_calls(spec)
     if pristine_ended is not None:
-        skipped += copy_out(job / "pristine" / "work", trusted / "pristine", MAX_CAPTURE_FILE)
+        skipped += pristine_ended.pop("skipped_files", [])
     for folder in (trusted / "captures", trusted / "executed", trusted / "pristine"):
         folder.mkdir(parents=True, exist_ok=True)  # the judge mounts them even when empty
-    for work in (job / "work", job / "pristine" / "work"):
-        shutil.rmtree(work, ignore_errors=True)  # what the student left may be gigabytes
     judged = run_judge(spec, trusted / "captures")
     return {"student": spec["student"], "sandbox": sandbox_ended, "pristine": pristine_ended,
             "judge": judged["ended"], "verdicts": judged["verdicts"], "skipped_files": skipped,
@@ -406,6 +467,22 @@ def _unpack(data: bytes, folder: Path) -> None:
         safetar.extract(tar, folder)
 
 
+def run_in_fresh_process(spec_path: Path, python: str | None = None) -> dict:
+    """Run the prepared job of ``spec_path`` in a new process (:func:`main`) and return its
+    outcome: its own mount namespace and signals, and none of the caller's threads or memory
+    around the sandbox's fork."""
+    import subprocess
+
+    job = Path(json.loads(Path(spec_path).read_text())["job_dir"])
+    (job / OUTCOME).unlink(missing_ok=True)
+    done = subprocess.run([python or _python(), "-m", "autograder.engine.jobs", str(spec_path)],
+                          cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+    if done.returncode != 0 or not (job / OUTCOME).is_file():
+        raise RuntimeError(f"the job process exited {done.returncode}: "
+                           + (done.stderr or done.stdout)[-2000:])
+    return json.loads((job / OUTCOME).read_text())
+
+
 def run_packed(data: bytes, python: str | None = None) -> bytes:
     """On a worker: unpack a job, run it in a fresh process, return the finished job folder
     (``outcome.json`` in it) packed the same way. The work folders are gone by then."""
@@ -420,13 +497,7 @@ def run_packed(data: bytes, python: str | None = None) -> bytes:
         spec["job_dir"] = str(job)
         spec["source_notebooks"] = [str(job / p) for p in spec["source_notebooks"]]
         (job / "spec.json").write_text(json.dumps(spec, indent=1))
-        done = subprocess.run([python or _python(), "-m", "autograder.engine.jobs",
-                               str(job / "spec.json")], cwd=REPO_ROOT, capture_output=True,
-                              text=True, check=False)
-        if done.returncode != 0 or not (job / OUTCOME).is_file():
-            raise RuntimeError(f"the job process exited {done.returncode}: "
-                               + (done.stderr or done.stdout)[-2000:])
-        outcome = json.loads((job / OUTCOME).read_text())
+        outcome = run_in_fresh_process(job / "spec.json", python)
         for key in ("executed_dir", "journal_dir"):  # relative, for the coordinator's folder
             outcome[key] = os.path.relpath(outcome[key], job)
         (job / OUTCOME).write_text(json.dumps(outcome))
@@ -471,6 +542,10 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     _die_with_parent()
     spec = json.loads(Path(argv[0]).read_text())
+    if spec["settings"].get("sandbox", True):
+        from . import sandbox
+
+        sandbox.private_mounts()  # first, while single-threaded; else the watchdog polls
     outcome = run(spec)
     (Path(spec["job_dir"]) / OUTCOME).write_text(json.dumps(outcome))
     return 0

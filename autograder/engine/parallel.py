@@ -20,12 +20,14 @@ it is then (a class's first correct network trains once; the rest reuse it).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 # One job per core: with the caches on, most of a job is single-threaded (starting the
 # sandbox, a kernel, the judge), so a second job on the same cores fills the gaps. Measured on
@@ -134,12 +136,21 @@ def failure_of(exc: BaseException) -> tuple[str, str]:
                                                               exc.__traceback__)).rstrip()
 
 
+class StopDispatch(Exception):
+    """Raised by a runner's ``before`` hook: start no more jobs (the message says why). The
+    jobs already running finish; each job not started comes back failed with that reason."""
+
+
+def _not_started(job: "Job", why: str) -> "Finished":
+    return job, None, JobFailure(f"not graded: {why}", "")
+
+
 # (job, outcome or None, why it failed or None)
 Finished = tuple[Job, "dict | None", "JobFailure | None"]
 
 
 class SerialRunner:
-    """Each job in this process, one after the other."""
+    """Each job in a process of its own on this machine, one after the other."""
 
     description = "serially, here"
 
@@ -147,10 +158,17 @@ class SerialRunner:
             say: Callable[[str], None]) -> Iterator[Finished]:
         from . import jobs
 
-        for job in queue:
-            before(job)
+        for index, job in enumerate(queue):
             try:
-                outcome = jobs.run(job.spec)
+                before(job)
+            except StopDispatch as stop:
+                for rest in queue[index:]:
+                    yield _not_started(rest, str(stop))
+                return
+            try:
+                spec_path = Path(job.spec["job_dir"]) / "spec.json"
+                spec_path.write_text(json.dumps(job.spec, indent=1))  # as before() left it
+                outcome = jobs.run_in_fresh_process(spec_path)
             except Exception as exc:  # noqa: BLE001 - one student never stops the batch
                 yield job, None, JobFailure(*failure_of(exc))
             else:
@@ -245,8 +263,19 @@ class DaskRunner:
             in_flight[future.key] = (future, job)
             done.add(future)
 
-        while waiting and len(in_flight) < self.slots():
-            submit(waiting.pop(0))
+        stopped = ""  # why no more jobs start (StopDispatch from ``before``)
+
+        def fill() -> None:
+            nonlocal stopped
+            while waiting and not stopped and len(in_flight) < self.slots():
+                try:
+                    submit(waiting[0])
+                except StopDispatch as stop:
+                    stopped = str(stop)
+                    return
+                waiting.pop(0)
+
+        fill()
         last_report = time.monotonic()
         while in_flight:
             future = self._next(done)
@@ -277,8 +306,9 @@ class DaskRunner:
                                             "\n".join(tracebacks.pop(job.student)))
             else:
                 yield job, outcome, None
-            while waiting and len(in_flight) < self.slots():
-                submit(waiting.pop(0))
+            fill()
+        for job in waiting:  # only when dispatching stopped
+            yield _not_started(job, stopped)
 
     @staticmethod
     def _next(done):

