@@ -374,6 +374,63 @@ def check_dask(scheduler: str | None) -> list[Check]:
                   "job checks its own sandbox on the worker it runs on")]
 
 
+# --- per-job limits: what holds them here ----------------------------------------------------
+
+def check_job_limits() -> list[Check]:
+    """Whether each job gets a cgroup (total memory, processes, CPU share) and a disk of its
+    own; where not, what then holds (never a reason to stop: the rlimits and the watchdog
+    still do)."""
+    from . import cgroups, sandbox
+
+    limits, out = sandbox.DEFAULT_LIMITS, []
+    found = cgroups.support()
+    if found.version:
+        out.append(Check("job cgroups", OK, f"cgroup {found.version}: each job's processes "
+                         f"share a {limits.total_memory_bytes / GiB:g} GiB memory cap and a "
+                         f"{limits.processes}-process cap, get an equal CPU share, and their "
+                         "CPU time is counted"))
+    else:
+        out.append(Check(
+            "job cgroups", WARN,
+            f"none ({found.why_not}): memory is capped per process only "
+            f"({limits.memory_bytes / GiB:g} GiB each), CPU goes to whoever asks most (a "
+            "timeout beside other jobs is graded again alone)",
+            "grade as root on a machine with cgroup v2 or v1 (memory, pids, cpu, cpuacct) "
+            "mounted read-write, or in a delegated scope: `systemd-run --user --scope -p "
+            "Delegate=yes python -m autograder grade ...`"))
+    why_not = _fixed_disk_probe()
+    if not why_not:
+        out.append(Check("job disk", OK, f"each job's folder is a filesystem of its own of "
+                         f"{limits.disk_bytes / GiB:g} GiB (a tmpfs, in memory, counted in the "
+                         "job's memory cap)"))
+    else:
+        out.append(Check("job disk", WARN, f"no fixed-size folder per job ({why_not}): each "
+                         f"job's folder lies on this disk, its size ({limits.disk_bytes / GiB:g} "
+                         "GiB) polled, so many writers at once can pass it for a moment",
+                         "grade as root (with CAP_SYS_ADMIN: the sandbox needs it too)"))
+    return out
+
+
+_FIXED_DISK_PROBE = """
+import pathlib, sys, tempfile
+from autograder.engine import sandbox
+why = sandbox.private_mounts()
+if not why:
+    with tempfile.TemporaryDirectory() as tmp, sandbox.fixed_size_folder(pathlib.Path(tmp), 2**20) as why:
+        pass
+print(why)
+"""
+
+
+def _fixed_disk_probe() -> str:
+    """"" where a job process (fresh, as jobs run) can mount its folder, else why not."""
+    done = subprocess.run([sys.executable, "-c", _FIXED_DISK_PROBE], capture_output=True,
+                          text=True, cwd=Path(__file__).resolve().parents[2], timeout=60)
+    if done.returncode:
+        return f"the probe failed: {done.stderr.strip().splitlines()[-1:]}"
+    return done.stdout.strip()
+
+
 # --- all of it -------------------------------------------------------------------------------
 
 def run_checks(course_root: Path, assignment: str, reports: Path, *,
@@ -383,7 +440,8 @@ def run_checks(course_root: Path, assignment: str, reports: Path, *,
     steps = [check_python]
     if tensorflow:
         steps.append(check_tensorflow)
-    steps += [lambda: check_sandbox(course_root, assignment), lambda: check_resources(reports),
+    steps += [lambda: check_sandbox(course_root, assignment), check_job_limits,
+              lambda: check_resources(reports),
               lambda: check_dask(scheduler)]
     for step in steps:
         try:

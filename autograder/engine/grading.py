@@ -833,6 +833,7 @@ class Grader:
             "notebooks": per_nb,
             "seconds": job.get("seconds", 0.0),
             "run": self.run_dir.name,
+            "usage": job.get("usage"),  # CPU seconds, peak memory, how the limits were held
         }
         if failure:
             result["grader_error"] = failure

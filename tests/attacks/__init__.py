@@ -141,11 +141,15 @@ def one(ctx: Ctx, name: str, nb, notebook: str = TOY_NB) -> Files:
 
 # What attacks run in the kernel to report what they could do (HOME is the job's work dir).
 # Keys starting with "breach:" are hostile actions: ok=True means the sandbox let it happen.
+# The probes go under captures/, which the grader copies out (harness.PROBE_FILES): the work
+# folder itself is gone when grading ends (a filesystem of the job's own, or deleted).
 PROBE_LIB = r'''
 import json as _aj, os as _ao
 def _probe(key, **kw):
     try:
-        with open(_ao.path.join(_ao.environ.get("HOME", "/sandbox"), "attack-probe.jsonl"), "a") as _f:
+        _d = _ao.path.join(_ao.environ.get("HOME", "/sandbox"), "captures")
+        _ao.makedirs(_d, exist_ok=True)
+        with open(_ao.path.join(_d, "attack-probe.jsonl"), "a") as _f:
             _f.write(_aj.dumps({"key": key, **kw}, default=str) + "\n")
     except Exception:
         pass

@@ -209,10 +209,10 @@ def harm_fork_bomb(ctx):
 
 
 @attack("harm_memory_bomb", "harm", 4,
-        expect="RLIMIT_AS stops one process; several processes together are not capped")
+        expect="RLIMIT_AS stops one process; the job's cgroup caps its processes together")
 def harm_memory_bomb(ctx):
     """16 GiB in one process (refused by RLIMIT_AS), then 3 children touching 1 GiB each at
-    the same time (no total cap: cgroups are not used)."""
+    the same time (within the job's 6 GiB total cap)."""
     body = probe_code(
         "import os, time\n"
         "_try('info:one-16GiB', lambda: len(bytearray(16 * 2**30)))\n"
@@ -301,3 +301,104 @@ def harm_tmp_b_reader(ctx):
         f"          '/tmp/ipython/profile_default/startup/00-{tok}.py']:\n"
         "    _try('breach:shared:' + p, lambda p=p: open(p).read())\n")
     return one(ctx, "harm_tmp_b_reader", toy(ctx, before=body))
+
+
+# --- hurting the neighbours and the host: load, disk and memory past the job's caps -----------
+# (issue 17: with --workers 2 a student starting many busy processes made the honest student
+# beside it time out; writers in parallel put 6 GiB on disk against a 2 GiB cap; memory was
+# capped per process only.)
+
+BUSY_CHILDREN = (
+    "import os, signal, time\n"
+    "def _spin(seconds):\n"
+    "    end = time.time() + seconds\n"
+    "    while time.time() < end:\n"
+    "        pass\n"
+    "for _ in range(48):\n"
+    "    if os.fork() == 0:\n"
+    "        signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+    "        os.setsid()\n"
+    "        _spin(3600)\n"
+    "        os._exit(0)\n"
+    "_spin(6)\n")
+
+
+@attack("harm_busy_neighbour", "harm", 4,
+        expect="each job gets its own CPU share (cgroup weight): the students graded beside "
+               "it keep their grades; its own job ends within its one time budget (kernel "
+               "restarts replay the busy cell but spend the same budget)")
+def harm_busy_neighbour(ctx):
+    """Right answers, then a cell that leaves 48 busy processes spinning (immune to the
+    interrupt, in sessions of their own) and spins itself for 6 s, then six cells that kill
+    the kernel: every restart replays the busy cell, 48 spinners more each time."""
+    cells = [(None, BUSY_CHILDREN)] + [(None, "import os\nos._exit(1)")] * 6
+    return one(ctx, "harm_busy_neighbour", toy(ctx, square=RIGHT_SQUARE, cube=RIGHT_CUBE,
+                                               cells=cells))
+
+
+@attack("harm_parallel_writers", "harm", 4,
+        expect="the job's folder is a filesystem of its own of the disk cap: 32 writers at "
+               "once meet ENOSPC at the cap (the polled watchdog let 6 GiB through 2 GiB)")
+def harm_parallel_writers(ctx):
+    """Right answers, then 32 processes each writing 256 MiB into the work folder at once
+    (8 GiB against the 2 GiB cap); it reports how much it managed to write in all."""
+    body = probe_code(
+        "import os\n"
+        "home = os.environ.get('HOME', '/sandbox')\n"
+        "kids = []\n"
+        "for i in range(32):\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        n = 0\n"
+        "        try:\n"
+        "            with open(os.path.join(home, f'w{i}'), 'wb') as fh:\n"
+        "                block = b'x' * 2**20\n"
+        "                for _ in range(256):\n"
+        "                    fh.write(block); n += 1\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "        os._exit(0)\n"
+        "    kids.append(pid)\n"
+        "for k in kids:\n"
+        "    os.waitpid(k, 0)\n"
+        "total = sum(os.path.getsize(os.path.join(home, f'w{i}')) for i in range(32)\n"
+        "            if os.path.exists(os.path.join(home, f'w{i}')))\n"
+        "_probe('info:written-in-all', ok=True, bytes=total)\n"
+        "_probe('breach:wrote-past-the-disk-cap', ok=total > 2 * 2**30 + 2**20, bytes=total)\n"
+        "for i in range(32):\n"
+        "    try:\n"
+        "        os.unlink(os.path.join(home, f'w{i}'))\n"
+        "    except OSError:\n"
+        "        pass\n")
+    return one(ctx, "harm_parallel_writers", toy(ctx, square=RIGHT_SQUARE, cube=RIGHT_CUBE,
+                                                 cells=[(None, body)]))
+
+
+@attack("harm_memory_many_processes", "harm", 4,
+        expect="the job's memory cap holds for its processes together (a cgroup): 24 children "
+               "of 512 MiB (12 GiB) cannot all live in 6 GiB")
+def harm_memory_many_processes(ctx):
+    """Right answers, then 24 children each touching 512 MiB at once (each far under its
+    8 GiB RLIMIT_AS); it reports how many held their memory together."""
+    body = probe_code(
+        "import os, time\n"
+        "r, w = os.pipe()\n"
+        "kids = []\n"
+        "for i in range(24):\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        try:\n"
+        "            b = bytearray(512 * 2**20)\n"
+        "            b[::4096] = b'\\1' * len(range(0, len(b), 4096))\n"
+        "            os.write(w, b'1')\n"
+        "            time.sleep(4)\n"
+        "        finally:\n"
+        "            os._exit(0)\n"
+        "    kids.append(pid)\n"
+        "codes = [os.waitpid(k, 0)[1] for k in kids]\n"
+        "os.close(w)\n"
+        "held = len(os.read(r, 64))\n"
+        "_probe('info:children-holding-512MiB', ok=True, held=held, codes=codes)\n"
+        "_probe('breach:more-than-the-total-cap', ok=held * 512 > 6 * 1024, held=held)\n")
+    return one(ctx, "harm_memory_many_processes", toy(ctx, square=RIGHT_SQUARE,
+                                                      cube=RIGHT_CUBE, cells=[(None, body)]))

@@ -43,7 +43,10 @@ GRADER_OWNED = {"reports", "submitted", "autograded", "feedback", "build", "grad
                 "gradebook.db-journal", "gradebook.db-wal", "gradebook.db-shm"}
 # Flags a student must (not) get: spoofed grader errors, a forged executed notebook.
 FORBIDDEN_FLAGS = {"fb_spoof_grader_errors": ["timeout", "kernel died"]}
-REQUIRED_FLAGS = {"forge_journal_and_out": ["cell errors"]}
+REQUIRED_FLAGS = {"forge_journal_and_out": ["cell errors"],
+                  # the caps are hit, and the row says so
+                  "harm_parallel_writers": ["limit exceeded"],
+                  "harm_memory_many_processes": ["limit exceeded"]}
 # Cells an attack's students must score exactly, "<notebook>/<grade_id>": (points, text the
 # cell's error must hold, or None): a fair maximum alone cannot say that the points come from
 # the right test, nor that a student is told why there are none.
@@ -391,6 +394,8 @@ class Batch:
     late_writes: dict
     log: str
     run_dirs: list
+    canary_hits: list = dataclasses.field(default_factory=list)  # the grading shell's variable
+    probing: list = dataclasses.field(default_factory=list)  # students whose files hold probes
 
     # -- derived -------------------------------------------------------------------------
     def fair_of(self, student: str) -> tuple[Attack | None, float]:
@@ -532,10 +537,32 @@ def make_course(root: Path, assignment: str):
     return course, course.release()
 
 
+# Where the attacks' probes come out of a job (attacks.PROBE_LIB writes them under captures/
+# of the notebooks' and the pristine calls' work folders; the grader copies those out).
+PROBE_FILES = ("trusted/captures/attack-probe.jsonl",
+               "trusted/pristine/captures/attack-probe.jsonl")
+
+
+# A variable of the grading shell, as an instructor's token would be: it must not reach any
+# job's output, result or feedback (set while the batch is graded).
+CANARY_VARIABLE = "RESNET_KIT_TEST_SHELL_SECRET"
+
+
+def canary_hits(canary: str, folders: list[Path]) -> list[str]:
+    """Files under ``folders`` that hold ``canary``."""
+    found = []
+    for folder in folders:
+        for path in Path(folder).rglob("*"):
+            with contextlib.suppress(OSError):
+                if path.is_file() and not path.is_symlink() and canary.encode() in path.read_bytes():
+                    found.append(str(path))
+    return found
+
+
 def run_batch(tmp: Path, attacks: list[Attack], assignment: str, *, timeout: int,
               training_timeout: int, student_timeout: int | None = None,
               epochs: int | None = None, victim: str, feedback: bool = True,
-              extra: dict | None = None, say=print) -> Batch:
+              extra: dict | None = None, workers: int = 1, say=print) -> Batch:
     from autograder.engine.democlass import ClassBuilder
     from autograder.engine.grading import Grader
 
@@ -575,9 +602,14 @@ def run_batch(tmp: Path, attacks: list[Attack], assignment: str, *, timeout: int
 
         kwargs = dict(timeout=timeout, training_timeout=training_timeout,
                       student_timeout=student_timeout, epochs=epochs)
+        canary = f"{token}-shell-secret-{secrets.token_hex(6)}"
         started = time.monotonic()
-        grader = Grader(course, root / "reports", out=Tee(), **kwargs)
-        results = {r["student"]: r for r in grader.grade_source(class_dir)}
+        grader = Grader(course, root / "reports", out=Tee(), workers=workers, **kwargs)
+        os.environ[CANARY_VARIABLE] = canary
+        try:
+            results = {r["student"]: r for r in grader.grade_source(class_dir)}
+        finally:
+            del os.environ[CANARY_VARIABLE]
         seconds = time.monotonic() - started
         run_dirs = [grader.run_dir]
         markers = [str(root), token]
@@ -595,12 +627,11 @@ def run_batch(tmp: Path, attacks: list[Attack], assignment: str, *, timeout: int
         for sid, r in results.items():
             per_student[sid] = r.get("seconds")
             job = grader.run_dir / "jobs" / sid
-            probe_file = job / "work" / "attack-probe.jsonl"
-            if probe_file.is_file():
-                probes[sid] = []
-                for line in probe_file.read_text(errors="replace").splitlines():
-                    with contextlib.suppress(ValueError):
-                        probes[sid].append(json.loads(line))
+            for probe_file in PROBE_FILES:
+                if (job / probe_file).is_file():
+                    for line in (job / probe_file).read_text(errors="replace").splitlines():
+                        with contextlib.suppress(ValueError):
+                            probes.setdefault(sid, []).append(json.loads(line))
             result_file = grader.run_dir / "results" / f"{sid}.json"
             if job.is_dir() and result_file.is_file():
                 written = result_file.stat().st_mtime
@@ -648,6 +679,9 @@ def run_batch(tmp: Path, attacks: list[Attack], assignment: str, *, timeout: int
         attackers = {sid for sid in results
                      if not any(a.honest and sid in a.fair for a in attacks)}
         host_hits = token_hits(ctx, run_dirs, attackers)
+        hits = canary_hits(canary, [root])  # the course: jobs, results, feedback, gradebook
+        probing = sorted({Path(p).relative_to(class_dir).parts[0] for p in inputs
+                          if p.is_file() and b"attack-probe.jsonl" in p.read_bytes()})
         return Batch(assignment=assignment, ctx=ctx, attacks=list(attacks), results=results,
                      seconds=seconds, per_student_seconds=per_student, solo=solo,
                      solo_seconds=solo_seconds, probes=probes, leftovers=leftovers,
@@ -656,7 +690,7 @@ def run_batch(tmp: Path, attacks: list[Attack], assignment: str, *, timeout: int
                      gradebook=gradebook, pages=pages, page_problems=page_problems,
                      input_files=[str(p.relative_to(class_dir)) for p in inputs],
                      uncovered_inputs=uncovered, late_writes=late, log=log.getvalue(),
-                     run_dirs=run_dirs)
+                     run_dirs=run_dirs, canary_hits=hits, probing=probing)
     finally:
         listeners.close()
         shutil.rmtree(pwn_dir, ignore_errors=True)
