@@ -50,6 +50,9 @@ __all__ = [
     "rel_error",
     "matches",
     "Mistake",
+    "MistakeKind",
+    "MISTAKE_KINDS",
+    "kind_of",
     "Node",
     "Graph",
     "Case",
@@ -117,11 +120,154 @@ class Mistake(AssertionError):
         """The same verdict, saying where it was found (if it does not say so yet)."""
         return self if self.where else Mistake(self.reason, self.details, where)
 
+    @property
+    def kind(self) -> MistakeKind | None:
+        return kind_of(self.reason)
 
-def verdict(run) -> None:
+
+@dataclasses.dataclass(frozen=True)
+class MistakeKind:
+    """What a mistake is, whatever layer names and shapes its message holds: a stable
+    identifier (reports group a class's failures by it), a short name for people, and the
+    words every message of that kind says (a regular expression, searched in the message).
+
+    The words are the message's own: this table is where a message is recognised, so a
+    reworded message is a test failure (tests/corpus/index.py gives each mutant's kind), not a
+    silently ungrouped mistake."""
+
+    id: str
+    name: str
+    says: str
+
+
+# Most specific first: :func:`kind_of` takes the first kind whose words the message says
+# (a ResNet-50 message names the block, then the block's own mistake; a build failure quotes
+# the error, which comes last). Messages of the engine's own (a timeout, an unfinished
+# exercise) are not the diagnosis' and are not here.
+MISTAKE_KINDS: tuple[MistakeKind, ...] = (
+    # The block's structure, read from its graph.
+    MistakeKind("shortcut-not-added", "the shortcut is not added", r"the shortcut is not added"),
+    MistakeKind("adds-itself", "a tensor added to itself", r"adds a tensor to itself"),
+    MistakeKind("bn-training-mode", "BatchNorm hard-wired to training mode",
+                r"BatchNorm is hard-wired to training mode"),
+    MistakeKind("main-path-length", "wrong number of convolutions on the main path",
+                r"the main path must have \d+ convolutions"),
+    MistakeKind("shortcut-should-be-identity", "a convolution on an identity shortcut",
+                r"the shortcut must be X itself here"),
+    MistakeKind("projection-missing", "no projection on the shortcut",
+                r"the shortcut needs a projection"),
+    MistakeKind("shortcut-conv-count", "more than one convolution on the shortcut",
+                r"the shortcut must be one 1x1 conv"),
+    MistakeKind("shortcut-reads-wrong", "the shortcut conv does not read the block's input",
+                r"the shortcut conv must read the block's input X"),
+    MistakeKind("shortcut-kernel", "the shortcut conv is not 1x1",
+                r"the shortcut conv must have a \d+x\d+ kernel"),
+    MistakeKind("shortcut-stride", "wrong stride on the shortcut conv",
+                r"the shortcut conv must have stride"),
+    MistakeKind("shortcut-filters", "wrong number of filters on the shortcut conv",
+                r"the shortcut conv must have \d+ filters"),
+    MistakeKind("conv-activation-relu", "ReLU inside the Conv2D (activation='relu')",
+                r"has activation='relu': the ReLU must come after the BatchNorm"),
+    MistakeKind("relu-before-bn", "ReLU before BatchNorm", r"the ReLU comes before the BatchNorm"),
+    MistakeKind("add-before-last-bn", "shortcut added before the last BatchNorm",
+                r"the shortcut is added before the last BatchNorm"),
+    MistakeKind("shortcut-bn-missing", "BatchNorm missing on the shortcut",
+                r"BatchNorm missing on the shortcut"),
+    MistakeKind("bn-missing", "BatchNorm missing on the main path", r"BatchNorm missing after"),
+    MistakeKind("filters-swapped", "filters F1 and F2 swapped",
+                r"the filters F1 and F2 are swapped"),
+    MistakeKind("kernel-size", "wrong kernel size on the main path",
+                r"must have a \d+x\d+ kernel"),
+    MistakeKind("filters", "wrong number of filters on the main path",
+                r"wrong number of filters in conv"),
+    MistakeKind("stride-misplaced", "the stride on the wrong convolution",
+                r"the stride s=\d+ is on"),
+    MistakeKind("stride", "wrong stride on the main path", r"of the main path \([^)]*\) must have stride"),
+    MistakeKind("padding", "wrong padding", r"padding of the \w+ conv of the main path"),
+    MistakeKind("dilated", "a dilated convolution", r"must not be dilated"),
+    MistakeKind("bn-axis", "BatchNorm over the wrong axis", r"must normalise the channels"),
+    # What the block computes, named by the reference with one mistake made on purpose.
+    MistakeKind("relu-missing", "a ReLU missing on the main path", r"missing ReLU after the"),
+    MistakeKind("relu-before-add", "ReLU applied before the addition",
+                r"ReLU applied before the addition"),
+    MistakeKind("add-after-relu", "shortcut added after the final ReLU",
+                r"shortcut added after the final ReLU"),
+    MistakeKind("final-relu-missing", "the final ReLU missing", r"missing the final ReLU"),
+    MistakeKind("identity-probe", "the identity block does not pass its input through",
+                r"the identity block must return its input unchanged"),
+    MistakeKind("initializer-ignored", "the `initializer` argument not used",
+                r"did not take its kernel from the `initializer`"),
+    # ResNet-50.
+    MistakeKind("flatten-missing", "Flatten missing before Dense", r"Flatten\(\) missing before"),
+    MistakeKind("head-pool-too-large", "the head's pool window larger than the final map",
+                r"cannot read the final map"),
+    MistakeKind("resnet-output-shape", "ResNet-50's output shape",
+                r"ResNet50's output shape is"),
+    MistakeKind("stage-blocks", "wrong number of blocks in a stage",
+                r"stage \d \(filters \[[\d, ]+\]\) has \d+ blocks"),
+    MistakeKind("resnet-layers", "wrong layers in ResNet-50", r"expected \d+ (Conv2D|Batch|Add|Dense|Max)"),
+    MistakeKind("stem", "the stem (padding, 7x7/2 conv, 3x3/2 max pool)",
+                r"the stem (outputs|differs)|no ZeroPadding2D"),
+    MistakeKind("stage-stride", "a stage's stride (a block's output shape)",
+                r"stage \d, block \d+ outputs"),
+    MistakeKind("dense-features", "Dense reads the wrong number of features",
+                r"the Dense layer reads"),
+    MistakeKind("resnet-params", "wrong number of parameters in ResNet-50",
+                r"ResNet50 has [\d,]+ parameters"),
+    MistakeKind("softmax", "outputs are not probabilities (softmax)",
+                r"must be probabilities that sum to 1"),
+    MistakeKind("head", "the head does not average each channel",
+                r"the head must average each channel"),
+    MistakeKind("shapes-differ-at-add", "main path and shortcut shapes differ at the addition",
+                r"the main path and the shortcut (have different shapes|must have the same shape)"),
+    MistakeKind("negative-size", "an output size would be negative (strides or pools)",
+                r"output size would be negative"),
+    MistakeKind("not-a-model", "ResNet50 does not return a keras.Model",
+                r"ResNet50 must return a keras.Model"),
+    MistakeKind("not-a-resnet50", "ResNet50() builds another network (no accuracy points)",
+                r"does not build a ResNet-50"),
+    MistakeKind("accuracy", "the trained network's accuracy below the threshold",
+                r"classifies [\d.]+% of the hidden hand signs"),
+    # What is left when no mistake made on purpose matches.
+    MistakeKind("output-differs", "outputs differ from the reference (not named)",
+                r"the output differs from the reference"),
+    MistakeKind("block-output-shape", "the block's output shape", r"the output shape is"),
+    MistakeKind("returns-wrong", "the block does not return its output tensor",
+                r"must return the output tensor|the output is not computed from the input X"),
+    MistakeKind("build-failed", "building failed with an error",
+                r"building (the block )?failed with"),
+    MistakeKind("check-crashed", "the check could not finish (the checking code failed)",
+                r"the check could not finish"),
+)
+
+
+def kind_of(message: str) -> MistakeKind | None:
+    """The kind of mistake ``message`` names (a check's message, whatever its context), or
+    None where it is none of :data:`MISTAKE_KINDS`."""
+    import re
+
+    for kind in MISTAKE_KINDS:
+        if re.search(kind.says, message):
+            return kind
+    return None
+
+
+# What a student sees when the checking code itself fails: never its exception.
+CHECK_CRASHED = ("the check could not finish on this code: the checking code failed, which "
+                 "is not your mistake to debug. Compare your layers' kernel sizes, strides, "
+                 "paddings and filters with the exercise's description; if they are right, "
+                 "tell your instructor")
+
+
+def verdict(run, crashed=None) -> None:
     """Run a check: print its summary (a line or a list of lines), or raise its message from
     here, so the traceback shows the reason and not the checking code's frames. An unwritten
-    exercise stays a NotImplementedError (the grader calls that "unfinished", not a crash)."""
+    exercise stays a NotImplementedError (the grader calls that "unfinished", not a crash).
+
+    Student code's exceptions are caught where it runs (building a block or ResNet-50) and
+    named; any other exception is the checking code's own failure, which no student must see:
+    it becomes ``crashed(exc)`` (the hidden checks: the grader's error) or an AssertionError
+    saying the check could not finish."""
     __tracebackhide__ = True  # noqa: F841 - IPython hides this frame
     try:
         summary = run()
@@ -129,6 +275,8 @@ def verdict(run) -> None:
         error = AssertionError(str(exc))
     except NotImplementedError as exc:
         error = NotImplementedError(str(exc))
+    except Exception as exc:  # noqa: BLE001 - the checking code's own failure
+        error = crashed(exc) if crashed is not None else AssertionError(CHECK_CRASHED)
     else:
         print(summary if isinstance(summary, str) else "\n".join(summary))
         return None
@@ -333,8 +481,16 @@ def graph_from_traceback(exc, skip=()) -> Graph | None:
 
 
 def _first_line(exc) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"
+    """``Name: the first line that says something`` (Keras' "Exception encountered when
+    calling X.call()." says only where; its reason is on a later line), without terminal
+    colour codes."""
+    import re
+
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(exc).splitlines()]
+    lines = [line for line in lines if line]
+    said = next((line for line in lines if not line.startswith("Exception encountered when")),
+                lines[0] if lines else "")
+    return f"{type(exc).__name__}: {said}"
 
 
 # ============================================================================================
@@ -420,6 +576,11 @@ def structure_problems(graph: Graph, spec: ref.BlockSpec) -> list[str]:
         node = others[0]
         if not any(p in graph.inputs for p in node.inputs):
             problems.append(_shortcut_reads_wrong(node))
+        ks = tuple(node.layer.kernel_size)
+        if ks != (want.kernel, want.kernel):
+            problems.append(f"the shortcut conv must have a {want.kernel}x{want.kernel} kernel "
+                            f"(a projection: it only changes the channels and, with its "
+                            f"stride, the size), {node.layer.name} has {ks[0]}x{ks[1]}")
         if tuple(node.layer.strides) != (want.stride, want.stride):
             problems.append(f"the shortcut conv must have stride {want.stride}, "
                             f"{node.layer.name} has strides={tuple(node.layer.strides)}")
@@ -615,12 +776,25 @@ def _outputs(model, x):
     return inference, default, training
 
 
+def _reference(graph: Graph, x, w: ref.BlockWeights, spec: ref.BlockSpec, *, training: bool):
+    """The reference block on the student's weights. The reference applies each of them as the
+    block needs (a 1x1 shortcut: 'valid'); where their shapes do not fit together so, a layer
+    has the wrong shape: that is the student's mistake, named from the graph."""
+    try:
+        return ref.block_forward(x, w, spec, training=training)
+    except ValueError:
+        problems = structure_problems(graph, spec) or [
+            "the layers' kernels do not fit together as the block's: check each conv's kernel "
+            "size, filters and stride against the block's description"]
+        raise _from_problems(problems) from None
+
+
 def compare_block(model, graph: Graph, spec: ref.BlockSpec, roles: Roles, x) -> None:
     """Raise :class:`Mistake` unless the model computes the block with its current weights."""
     w = roles.weights()
     inference, default, training = _outputs(model, x)
-    want_inf = ref.block_forward(x, w, spec, training=False)
-    want_train = ref.block_forward(x, w, spec, training=True)
+    want_inf = _reference(graph, x, w, spec, training=False)
+    want_train = _reference(graph, x, w, spec, training=True)
     ok_inf, ok_train = matches(inference, want_inf), matches(training, want_train)
     if ok_inf and ok_train and matches(default, want_inf):
         return
@@ -816,6 +990,11 @@ def _build_failure(exc, skip) -> Mistake:
               else f"building failed with {error}")
     blocks = arch.resnet50_blocks()
     done = len(graph.of_kind("add")) if graph is not None else None
+    if done is not None and done >= len(blocks):
+        # Every block was built: a block with the wrong output shape, else the head's layer.
+        mistake = _block_shapes_mistake(graph) or _head_failure(exc, graph)
+        if mistake is not None:
+            return Mistake(mistake.reason, mistake.details + [error])
     if done is None or done >= len(blocks):
         return Mistake(f"ResNet50: {reason}", [error] if reason != f"building failed with {error}"
                        else [])
@@ -837,11 +1016,9 @@ def _build_failure(exc, skip) -> Mistake:
 def resnet50_structure(model) -> Mistake | None:
     """Output shape, layer counts, stem and every block's output shape, stage by stage."""
     keras = _keras()
-    out_shape = tuple(model.output.shape)
-    if out_shape != (None, arch.CLASSES):
-        return Mistake(f"ResNet50's output shape is {out_shape}, expected "
-                       f"{(None, arch.CLASSES)}: one probability per class, from "
-                       "Dense(classes) after the pooling")
+    reason = output_shape_problem(model)
+    if reason is not None:
+        return Mistake(reason)
     graph = Graph(model.outputs)
     counts = _operation_counts(model)
     problems = [f"expected {n} {kind} ({why}), found {counts[kind]}"
@@ -853,13 +1030,12 @@ def resnet50_structure(model) -> Mistake | None:
     for op in model.operations:
         if isinstance(op, keras.layers.MaxPooling2D) and tuple(op.output.shape) != stem_shape:
             return Mistake(f"the stem outputs {tuple(op.output.shape)}, expected {stem_shape}: "
-                           "check ZeroPadding2D((3, 3)), the 7x7/2 conv and the 3x3/2 pooling")
-    for node, block in zip(graph.of_kind("add"), arch.resnet50_blocks()):
-        want = (None, *block.out_shape)
-        if node.shape != want:
-            return Mistake(f"{block.where.split(' (')[0]} outputs {node.shape}, expected {want}: "
-                           "the first block of each stage is a convolutional block with its "
-                           "stride; " + arch.stage_summary())
+                           + "; ".join(_stem_problems(model) or [
+                               "check ZeroPadding2D((3, 3)), the 7x7/2 conv and the 3x3/2 "
+                               "pooling"]))
+    mistake = _block_shapes_mistake(graph)
+    if mistake is not None:
+        return mistake
     dense = [op for op in model.operations if isinstance(op, keras.layers.Dense)][0]
     channels = arch.STAGES[-1].filters[-1]
     if dense.kernel.shape[0] != channels:
@@ -868,6 +1044,115 @@ def resnet50_structure(model) -> Mistake | None:
                        f"{arch.resnet50_blocks()[-1].out_shape[:2]} map (GlobalAveragePooling2D(), "
                        "or AveragePooling2D((2, 2)) then Flatten()) before Dense")
     return None
+
+
+def output_shape_problem(model) -> str | None:
+    """Why ResNet-50's output is not one probability per class, naming the layer at fault
+    (None when its shape is right)."""
+    keras = _keras()
+    out_shape = tuple(model.output.shape) if len(model.outputs) == 1 else None
+    if out_shape == (None, arch.CLASSES):
+        return None
+    dense = [op for op in model.operations if isinstance(op, keras.layers.Dense)]
+    if out_shape is not None and dense and len(dense[-1].input.shape) > 2:
+        layer = dense[-1]
+        return (f"Flatten() missing before Dense '{layer.name}': it reads "
+                f"{tuple(layer.input.shape)}, a map, so it classifies each position on its own "
+                f"and ResNet50's output shape is {out_shape}, expected {(None, arch.CLASSES)}. "
+                "Average each channel over the final map, then Flatten() (or "
+                "GlobalAveragePooling2D(), which does both) before Dense(classes)")
+    return (f"ResNet50's output shape is {out_shape}, expected {(None, arch.CLASSES)}: one "
+            "probability per class, from Dense(classes) after the pooling")
+
+
+def _stem_problems(model) -> list[str]:
+    """Each stem layer (ZeroPadding2D, the 7x7 conv, the max pool) that differs from the
+    stem's, by name."""
+    keras = _keras()
+    L, stem = keras.layers, arch.STEM
+    ops = model.operations
+    pads = [op for op in ops if isinstance(op, L.ZeroPadding2D)]
+    conv = next((op for op in ops if isinstance(op, L.Conv2D)), None)
+    pool = next((op for op in ops if isinstance(op, L.MaxPooling2D)), None)
+    problems = []
+    want_pad = ((stem.pad, stem.pad), (stem.pad, stem.pad))
+    if not pads:
+        problems.append(f"no ZeroPadding2D(({stem.pad}, {stem.pad})) before the stem's "
+                        f"{stem.kernel}x{stem.kernel} conv")
+    elif tuple(map(tuple, pads[0].padding)) != want_pad:
+        problems.append(f"ZeroPadding2D '{pads[0].name}' pads {pads[0].padding}, expected "
+                        f"({stem.pad}, {stem.pad})")
+    if conv is not None:
+        if tuple(conv.kernel_size) != (stem.kernel, stem.kernel):
+            problems.append(f"the stem's conv '{conv.name}' has a {conv.kernel_size} kernel, "
+                            f"expected ({stem.kernel}, {stem.kernel})")
+        if tuple(conv.strides) != (stem.stride, stem.stride):
+            problems.append(f"the stem's conv '{conv.name}' has strides={tuple(conv.strides)}, "
+                            f"expected ({stem.stride}, {stem.stride})")
+        if conv.padding != "valid":
+            problems.append(f"the stem's conv '{conv.name}' has padding='{conv.padding}', "
+                            "expected 'valid' (ZeroPadding2D pads)")
+    if pool is not None:
+        if tuple(pool.pool_size) != (stem.pool, stem.pool):
+            problems.append(f"MaxPooling2D '{pool.name}' has pool_size={tuple(pool.pool_size)}, "
+                            f"expected ({stem.pool}, {stem.pool})")
+        if tuple(pool.strides) != (stem.pool_stride, stem.pool_stride):
+            problems.append(f"MaxPooling2D '{pool.name}' has strides={tuple(pool.strides)}, "
+                            f"expected ({stem.pool_stride}, {stem.pool_stride})")
+        if pool.padding != "valid":
+            problems.append(f"MaxPooling2D '{pool.name}' has padding='{pool.padding}', "
+                            "expected 'valid'")
+    return problems
+
+
+def _block_shapes_mistake(graph: Graph) -> Mistake | None:
+    """The first block whose output shape is wrong, with the convolutions whose strides
+    differ from the block's (by name); None when every block built has its shape."""
+    keras = _keras()
+    adds = graph.of_kind("add")
+    pools = [n for n in graph.nodes if isinstance(n.layer, keras.layers.MaxPooling2D)]
+    before = pools[0] if pools else None
+    for node, block in zip(adds, arch.resnet50_blocks()):
+        want = (None, *block.out_shape)
+        if node.shape != want:
+            inside = [n for n in graph.ancestors[node] if n.kind == "conv" and (
+                before is None or (n is not before and n not in graph.ancestors[before]))]
+            wrong = sorted(f"'{n.layer.name}' has strides={tuple(n.layer.strides)}"
+                           for n in inside if max(n.layer.strides) > 1
+                           and tuple(n.layer.strides) != (block.spec.s, block.spec.s))
+            strided = (f"in this block, {', '.join(wrong)}, but the block's stride is "
+                       f"s={block.spec.s}" + (" (the stem's max pool has already halved the "
+                                              "map)" if block.stage.number == 2 else "") + "; "
+                       if wrong else "")
+            return Mistake(f"{block.where.split(' (')[0]} outputs {node.shape}, expected {want}: "
+                           f"{strided}the first block of each stage is a convolutional block "
+                           "with its stride; " + arch.stage_summary())
+        before = node
+    return None
+
+
+def _head_failure(exc, graph: Graph) -> Mistake | None:
+    """A pooling layer after the last block that cannot read the final map: its call, its
+    window and the map it was given. Read from Keras' message (``Exception encountered when
+    calling AveragePooling2D.call() ... pool_size=[7 7] ... padding=valid``), which is all a
+    capture keeps of the exception."""
+    import re
+
+    text = str(exc)
+    called = re.search(r"when calling (\w*Pooling2D)\.call\(\)", text)
+    size = re.search(r"pool_size=\[(\d+) (\d+)\]", text)
+    if not (called and size and "negative" in text):
+        return None
+    padding = re.search(r"padding=(\w+)", text)
+    final = arch.resnet50_blocks()[-1].out_shape
+    got = graph.of_kind("add")[-1].shape
+    return Mistake(f"{called.group(1)}(({size.group(1)}, {size.group(2)})"
+                   + (f", padding='{padding.group(1)}'" if padding else "") + ") after the last "
+                   f"block cannot read the final map {got}: its window is larger than the map. A "
+                   "7x7 pool is ResNet-50's on 224x224 images; here the final map is "
+                   f"{final[0]}x{final[1]}: average each channel over it with "
+                   f"AveragePooling2D(({final[0]}, {final[1]})) then Flatten(), or "
+                   "GlobalAveragePooling2D()")
 
 
 def resnet50_param_counts(model) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
@@ -965,7 +1250,7 @@ def _compare_resnet50(model, graph: Graph, x) -> None:
             for mode, vals in values.items():
                 training = mode == "training"
                 got, block_in = vals[k + 1], vals[k]
-                want = ref.block_forward(block_in, w, block.spec, training=training)
+                want = _reference(part, block_in, w, block.spec, training=training)
                 if not matches(got, want, RESNET50_TOLERANCE):
                     _name_block_mistake(part, block.spec, w, block_in, got, training)
         except Mistake as m:

@@ -6,7 +6,7 @@ with what is wrong when something is off, and prints a short summary when all is
     from resnet_kit import selfcheck
     selfcheck.check_identity_block(identity_block)          # shapes and values
     selfcheck.check_identity_block_shapes(identity_block)   # or one part at a time
-    selfcheck.check_resnet50(model)                         # a built ResNet50 model
+    selfcheck.check_resnet50(ResNet50)                      # your ResNet50 function
 
 What they look at:
 
@@ -17,9 +17,10 @@ What they look at:
   bias with ``use_bias=False``, which is right too: the BatchNorm after it has a beta that
   does the same job); a ``BatchNormalization`` over F channels has ``4*F``: gamma and beta
   are trained, the moving mean and variance are not.
-* ``check_resnet50(model)``: input and output shapes, the layers and every block's output
+* ``check_resnet50(ResNet50)``: builds the network (a failure to build is named: the stage
+  or the layer at fault), then input and output shapes, the layers and every block's output
   shape stage by stage, parameter counts and that the outputs are probabilities (softmax).
-  It does not change the model's weights.
+  Given a built model instead, it does not change the model's weights.
 * ``*_values``: the block's output for a small fixed input (a ramp from -1 to 1) when every
   convolution kernel is the constant 0.5 (your ``initializer`` argument is replaced by one
   that does that; biases start at 0, BatchNorm at gamma=1, beta=0, mean 0, variance 1). The
@@ -132,7 +133,9 @@ SHAPE_CASES = {
     "identity_block": [Case("identity_block", (2, 5, 5, 4), 3, [2, 3, 4]),
                        Case("identity_block", (2, 7, 7, 6), 2, [3, 2, 6])],
     "convolutional_block": [Case("convolutional_block", (2, 9, 9, 3), 3, [2, 3, 5], s=2),
-                            Case("convolutional_block", (2, 6, 6, 4), 3, [3, 2, 4], s=1)],
+                            Case("convolutional_block", (2, 6, 6, 4), 3, [3, 2, 4], s=1),
+                            # f=2: a window hard-coded to 3x3 is right in the cases above
+                            Case("convolutional_block", (2, 8, 8, 3), 2, [3, 2, 4], s=2)],
     "basic_block": [Case("basic_block", (2, 6, 6, 4), None, 4, s=1),
                     Case("basic_block", (2, 9, 9, 3), None, 5, s=2),
                     Case("basic_block", (2, 8, 8, 4), None, 4, s=2)],  # s=2 alone: projection
@@ -300,9 +303,13 @@ check_basic_block, check_basic_block_shapes, check_basic_block_values = \
 
 def _check_resnet50(model) -> list[str]:
     keras = _keras()
+    if callable(model) and not isinstance(model, keras.Model):
+        # The function: built here as the graded test builds it, so a network that fails to
+        # build is named (the stage or layer at fault) rather than left to Keras' error.
+        model = diagnosis.build_resnet50(model, skip=_HERE)
     if not isinstance(model, keras.Model):
-        raise AssertionError(f"check_resnet50 takes the built model (model = ResNet50(...)), "
-                             f"got {type(model).__name__}")
+        raise AssertionError(f"check_resnet50 takes your function ResNet50 (or a model it "
+                             f"built), got {type(model).__name__}")
     in_shape, want_in = tuple(model.inputs[0].shape), (None, *arch.INPUT_SHAPE)
     if in_shape != want_in:
         raise AssertionError(f"the model's input shape is {in_shape}, expected {want_in}")
@@ -335,5 +342,6 @@ def _check_resnet50(model) -> list[str]:
 
 
 def check_resnet50(model) -> None:
-    """Check a built ``ResNet50(input_shape=(64, 64, 3), classes=6)`` model."""
+    """Check ``ResNet50`` (built here as ``ResNet50(input_shape=(64, 64, 3), classes=6)``),
+    or a model it built."""
     return diagnosis.verdict(lambda: _check_resnet50(model))

@@ -2,6 +2,7 @@
 
 import resnet_kit  # noqa: F401  (before TensorFlow: sets its import-time environment)
 
+import functools  # noqa: E402
 import importlib  # noqa: E402
 import importlib.util  # noqa: E402
 import sys  # noqa: E402
@@ -48,19 +49,63 @@ def _student_function(module, function):
     return getattr(importlib.import_module(module), function)
 
 
+@functools.lru_cache(maxsize=None)
+def hidden_verdict(module, function) -> str | None:
+    """The hidden test cell's message on a corpus entry (None: it passed), judged once for
+    the tests that read it."""
+    try:
+        run_hidden_test_cell(function, _student_function(module, function))
+    except AssertionError as exc:
+        return str(exc)
+    return None
+
+
 @pytest.mark.parametrize(
     "module, function, expected",
     [(m, f, e) for (m, f), e in INDEX.EXPECTED.items()],
     ids=[f"{m}.{f}" for m, f in INDEX.EXPECTED],
 )
 def test_corpus_entry_gets_the_expected_verdict_from_the_hidden_test_cell(module, function, expected):
-    fn = _student_function(module, function)
+    message = hidden_verdict(module, function)
     if expected is None:
-        run_hidden_test_cell(function, fn)  # raises AssertionError if the check fails it
+        assert message is None, message
     else:
-        with pytest.raises(AssertionError) as info:
-            run_hidden_test_cell(function, fn)
-        assert expected in str(info.value), str(info.value)
+        assert message is not None and expected in message, message
+        kind = diagnosis.kind_of(message)
+        assert kind is not None and kind.id == INDEX.KIND[(module, function)], message
+
+
+def test_the_mistakes_summary_of_the_corpus_counts_each_kind_of_mistake():
+    """The corpus as a class: a student per module, every hidden test in their results (the
+    functions a module does not define pass). The summary's kinds and counts per exercise are
+    the index's, whatever layer names and shapes the messages hold."""
+    from collections import Counter
+
+    from autograder.engine import report
+    from autograder.resnets import mistake_kind
+
+    tests = {function: f"nb/{cell}" for function, cell in HIDDEN_TEST_OF.items()
+             if cell in HIDDEN_TEST_CELLS}
+    results = []
+    for module in sorted({m for m, _ in INDEX.EXPECTED}):
+        cells = {}
+        for function, key in tests.items():
+            message = (hidden_verdict(module, function) if (module, function) in INDEX.EXPECTED
+                       else None)
+            cells[key] = {"score": 0.0 if message else 1.0, "max": 1.0,
+                          "error": f"AssertionError: {message}" if message else None}
+        results.append({"student": module, "cells": cells, "flags": [], "total": 0, "max": 4})
+    summary = report.mistakes_summary(results, mistake_kind)
+    found = {e.name: {k.id: len(who) for k, who in e.kinds} for e in summary.exercises}
+    expected = {report.exercise_of(HIDDEN_TEST_OF[function]): Counter(kind for (_, f), kind in INDEX.KIND.items()
+                                                 if f == function)
+                for function, key in tests.items()}
+    assert found == {name: dict(counts) for name, counts in expected.items()}
+    assert all(k.named for e in summary.exercises for k, _ in e.kinds)
+    mutants = {m for m, _ in INDEX.KIND}
+    for e in summary.exercises:
+        assert e.judged == len(results)
+        assert e.judged - e.passed == sum(len(who) for _, who in e.kinds) <= len(mutants)
 
 
 def test_every_corpus_module_is_in_the_index():
@@ -72,6 +117,32 @@ def test_every_corpus_module_is_in_the_index():
 def test_every_mutant_fails_and_every_correct_variant_passes_in_the_index():
     for (module, _), expected in INDEX.EXPECTED.items():
         assert (expected is None) == module.startswith("correct_"), module
+
+
+def test_every_mutant_has_a_known_kind_of_mistake_in_the_index():
+    mutants = {key for key, expected in INDEX.EXPECTED.items() if expected is not None}
+    assert set(INDEX.KIND) == mutants
+    known = {kind.id for kind in diagnosis.MISTAKE_KINDS}
+    assert set(INDEX.KIND.values()) <= known
+
+
+def test_mistake_kinds_have_unique_ids_and_names():
+    ids = [kind.id for kind in diagnosis.MISTAKE_KINDS]
+    names = [kind.name for kind in diagnosis.MISTAKE_KINDS]
+    assert len(set(ids)) == len(ids) and len(set(names)) == len(names)
+
+
+def test_the_hidden_checks_own_failure_is_a_grader_error_never_its_exception():
+    """A crash of the checking code (here: the reference fed shapes it cannot add) reaches
+    no student as the grader's exception: the hidden check reports the grader's error."""
+    from autograder.engine.judge import GraderError
+
+    def crashing_check():
+        np.zeros((2, 5, 5, 5)) + np.zeros((2, 4, 4, 5))
+
+    with pytest.raises(GraderError) as info:
+        checks._verdict(crashing_check)
+    assert "grader's own code" in str(info.value) and "not the student's" in str(info.value)
 
 
 def test_checks_write_nothing_to_stderr(capfd):
@@ -193,6 +264,7 @@ def test_corpus_entry_gets_the_same_verdict_when_judged_from_its_capture(
     else:
         assert errors and errors[-1]["ename"] == "AssertionError", outputs
         assert expected in errors[-1]["evalue"], errors[-1]["evalue"]
+        assert diagnosis.kind_of(errors[-1]["evalue"]).id == INDEX.KIND[(module, function)]
 
 
 # --- the accuracy test trains the network ResNet50 builds, never the notebook's `model` -------
@@ -315,6 +387,10 @@ TRAINED_OR_REFUSED = {
     "mutant_resnet_block_relu_before_add": None, "mutant_resnet_block_stride_on_fxf": None,
     "mutant_resnet_wrong_stages": "ResNet50() does not build a ResNet-50",
     "mutant_resnet_block_no_projection": "ResNet50() did not build a network",
+    "mutant_resnet_maxpool_stride1": "ResNet50() does not build a ResNet-50",  # its parameters
+    "mutant_resnet_no_flatten": "ResNet50() does not build a ResNet-50",
+    "mutant_resnet_stage2_stride2": "ResNet50() did not build a network",
+    "mutant_resnet_avgpool7_valid": "ResNet50() did not build a network",
 }
 
 
@@ -336,3 +412,7 @@ def test_the_accuracy_test_trains_every_ResNet50_and_nothing_else(module, traine
             accuracy.check_training(fn, epochs=3)
         assert str(info.value).startswith(refusal), str(info.value)
         assert trained == []
+        # The refusal says why, as the ResNet-50 test does: the layer at fault, no Keras error.
+        if module in ("mutant_resnet_no_flatten", "mutant_resnet_stage2_stride2",
+                      "mutant_resnet_avgpool7_valid"):
+            assert INDEX.EXPECTED[(module, "ResNet50")] in str(info.value), str(info.value)

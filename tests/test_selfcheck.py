@@ -12,6 +12,7 @@ import pytest  # noqa: E402
 import importlib.util  # noqa: E402
 
 from resnet_kit import architecture as arch  # noqa: E402
+from resnet_kit import diagnosis  # noqa: E402
 from resnet_kit import reference as ref  # noqa: E402
 from resnet_kit import selfcheck  # noqa: E402
 
@@ -50,7 +51,7 @@ def _fn(module, name):
 
 def _visible_check(function, fn):
     if function == "ResNet50":
-        return selfcheck.check_resnet50(fn())
+        return selfcheck.check_resnet50(fn)  # as the notebook's visible test calls it
     return getattr(selfcheck, f"check_{function}")(fn)
 
 
@@ -70,6 +71,7 @@ def test_corpus_entry_gets_the_expected_verdict_from_the_selfcheck(module, funct
             _visible_check(function, fn)
         message = str(info.value)
         assert expected in message, message
+        assert diagnosis.kind_of(message).id == INDEX.KIND[(module, function)], message
         assert message.startswith(expected.split()[0]) or not message.startswith(function), (
             "messages start with the reason, not the case: " + message)
 
@@ -153,5 +155,17 @@ def test_resnet50_selfcheck_does_not_change_the_models_weights():
     before = [np.asarray(w).copy() for w in model.weights]
     selfcheck.check_resnet50(model)
     assert all(np.array_equal(b, np.asarray(w)) for b, w in zip(before, model.weights))
-    with pytest.raises(AssertionError, match="built model"):
-        selfcheck.check_resnet50(_fn("correct_layers_add", "ResNet50"))
+    with pytest.raises(AssertionError, match="takes your function ResNet50"):
+        selfcheck.check_resnet50("model")
+
+
+def test_a_visible_checks_own_failure_never_shows_its_exception():
+    def crashing_check():
+        np.zeros((2, 5, 5, 5)) + np.zeros((2, 4, 4, 5))  # the reference's broadcast error
+
+    with pytest.raises(AssertionError) as info:
+        diagnosis.verdict(crashing_check)
+    message = str(info.value)
+    assert message == diagnosis.CHECK_CRASHED and "broadcast" not in message
+    assert diagnosis.kind_of(message).id == "check-crashed"
+    assert info.value.__context__ is None and info.value.__cause__ is None

@@ -158,9 +158,9 @@ def not_a_resnet50(model) -> list[str]:
 
     import keras
 
-    out_shape = tuple(model.output.shape) if len(model.outputs) == 1 else None
-    if out_shape != (None, arch.CLASSES):
-        return [f"its output shape is {out_shape}, expected {(None, arch.CLASSES)}"]
+    wrong_output = diagnosis.output_shape_problem(model)  # names the layer (a missing Flatten)
+    if wrong_output is not None:
+        return [wrong_output]
     kinds = {"Conv2D": keras.layers.Conv2D, "BatchNormalization": keras.layers.BatchNormalization,
              "Dense": keras.layers.Dense, "MaxPooling2D": keras.layers.MaxPooling2D}
     counts = dict.fromkeys(arch.resnet50_layer_counts(), 0)

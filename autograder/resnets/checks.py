@@ -53,6 +53,22 @@ BASIC_CASES = [
 ]
 
 
+def _grader_failed(exc: Exception) -> Exception:
+    """The checking code's own failure (never the student's: their code's errors are caught
+    and named where it runs) is the grader's error: the row says so, the student sees no
+    traceback of the grader's, and the instructor re-grades after the fix."""
+    from autograder.engine.judge import GraderError
+
+    if isinstance(exc, GraderError):  # e.g. a capture the grader could not replay
+        return exc
+    return GraderError(f"the hidden check failed in the grader's own code "
+                       f"({diagnosis._first_line(exc)}): not the student's mistake")
+
+
+def _verdict(run) -> None:
+    return diagnosis.verdict(run, crashed=_grader_failed)
+
+
 def _identity_probe(model, roles, case: Case, rng):
     """With the last BN's gamma and beta at 0 the main path outputs 0: the block is ReLU(X),
     which is X itself for X >= 0. This is why deep residual nets can learn the identity."""
@@ -93,17 +109,17 @@ def _check_block(fn: Callable, name: str, cases: list[Case], probe=False) -> str
 
 def check_identity_block(fn: Callable) -> None:
     """Check ``identity_block(X, f, filters, training=None, initializer=...)``."""
-    return diagnosis.verdict(lambda: _check_block(fn, "identity_block", IDENTITY_CASES, probe=True))
+    return _verdict(lambda: _check_block(fn, "identity_block", IDENTITY_CASES, probe=True))
 
 
 def check_convolutional_block(fn: Callable) -> None:
     """Check ``convolutional_block(X, f, filters, s=2, training=None, initializer=...)``."""
-    return diagnosis.verdict(lambda: _check_block(fn, "convolutional_block", CONVOLUTIONAL_CASES))
+    return _verdict(lambda: _check_block(fn, "convolutional_block", CONVOLUTIONAL_CASES))
 
 
 def check_basic_block(fn: Callable) -> None:
     """Check ``basic_block(X, filters, s=1, training=None, initializer=...)``."""
-    return diagnosis.verdict(lambda: _check_block(fn, "basic_block", BASIC_CASES))
+    return _verdict(lambda: _check_block(fn, "basic_block", BASIC_CASES))
 
 
 def _check_resnet50(fn: Callable) -> str:
@@ -117,4 +133,4 @@ def _check_resnet50(fn: Callable) -> str:
 
 def check_resnet50(fn: Callable) -> None:
     """Check ``ResNet50(input_shape=(64, 64, 3), classes=6, training=None)``."""
-    return diagnosis.verdict(lambda: _check_resnet50(fn))
+    return _verdict(lambda: _check_resnet50(fn))
