@@ -100,3 +100,151 @@ def test_csv_columns_and_failures_are_in_notebook_order_with_whole_messages(tmp_
     assert "wrong number of filters in conv 3" in row["failures"]
     assert "output size would be negative" in row["failures"]
     assert [t for t, _ in failures_of(r)] == ["test_z", "test_a"]
+
+
+# --- what the class got wrong -----------------------------------------------------------------
+
+# Real messages of the checks, with each student's own layer names and shapes: the summary
+# groups them by kind.
+RELU_BEFORE_ADD = ("AssertionError: ReLU applied before the addition (the final ReLU must come "
+                   "after adding the shortcut, and only there) (found with {call})")
+SHORTCUT_STRIDE = ("AssertionError: the shortcut conv must have stride 2, {layer} has strides=(1, "
+                   "1) (found with convolutional_block(X, f=3, filters=[2, 3, 5], s=2) on X of "
+                   "shape (2, 9, 9, 3))")
+UNWRITTEN = "NotImplementedError: identity_block is not written yet: replace `raise ...`"
+
+
+def known_class():
+    """Six students with known failures in two exercises (visible and hidden tests each)."""
+    def student(name, id_vis=None, id_hid=None, conv_vis=None, conv_hid=None, flags=()):
+        cells = [("test_identity_block_visible", 2, id_vis), ("test_identity_block_hidden", 8, id_hid),
+                 ("test_convolutional_block_visible", 2, conv_vis),
+                 ("test_convolutional_block_hidden", 8, conv_hid)]
+        r = result(name, [(gid, 0.0 if why else top, top, why) for gid, top, why in cells])
+        r["flags"] = list(flags)
+        return r
+
+    relu = RELU_BEFORE_ADD.format
+    return [
+        student("ada"),
+        student("bob", relu(call="identity_block(X, f=3, ...)"), relu(call="identity_block(X, f=2, ...)")),
+        student("cy", relu(call="identity_block(X, f=3, ...)"), None,
+                SHORTCUT_STRIDE.format(layer="conv2d_35"), SHORTCUT_STRIDE.format(layer="conv2d_59")),
+        student("dee", UNWRITTEN, UNWRITTEN),
+        student("eve", "grader error", "grader error", "grader error", "grader error",
+                flags=["grader error"]),
+        student("fay", None, None, "NameError: name 'convolutional_block' is not defined",
+                "CellTimeoutError: stopped at the grader's time limit (60 s)", flags=["timeout"]),
+    ]
+
+
+def _summary():
+    from autograder.engine.report import mistakes_summary
+    from autograder.resnets import mistake_kind
+
+    return mistakes_summary(known_class(), mistake_kind)
+
+
+def test_the_mistakes_summary_groups_a_class_by_kind_of_mistake_and_counts_students():
+    summary = _summary()
+    by_name = {e.name: e for e in summary.exercises}
+    assert list(by_name) == ["identity_block", "convolutional_block"]
+    identity, conv = by_name["identity_block"], by_name["convolutional_block"]
+    # eve (the grader failed her) is judged in no exercise.
+    assert (identity.judged, identity.passed) == (5, 2)  # ada, fay
+    assert [(k.id, who) for k, who in identity.kinds] == [
+        ("relu-before-add", ["bob", "cy"]), ("unfinished", ["dee"])]
+    assert (conv.judged, conv.passed) == (5, 3)  # ada, bob, dee
+    assert [(k.id, k.apart, who) for k, who in conv.kinds] == [
+        ("error-NameError", None, ["fay"]), ("shortcut-stride", None, ["cy"]),
+        ("timeout", "timeout", ["fay"])]
+    assert summary.apart == {"grader error": ["eve"], "timeout": ["fay"]}
+
+
+def test_the_terminal_summary_says_counts_and_lists_students_only_when_asked():
+    from autograder.engine.report import mistakes_text
+
+    summary = _summary()
+    text = mistakes_text(summary)
+    assert "identity_block: 2 of 5 passed (40%)" in text
+    assert "    2  ReLU applied before the addition  [relu-before-add]" in text
+    assert "bob, cy" not in text and "report --mistakes" in text
+    assert "grader errors: 1 student (eve); timeouts: 1 student (fay)" in text
+    assert "stopped at the grader's time limit" not in text  # counted apart, not a mistake
+    listed = mistakes_text(summary, who=True)
+    assert "bob, cy" in listed and "report --mistakes" not in listed
+
+
+def test_the_mistakes_page_and_chart_show_the_terminal_numbers(tmp_path):
+    import re
+
+    from autograder.engine.report import mistakes_chart, mistakes_html
+
+    summary = _summary()
+    chart = mistakes_chart(summary, tmp_path / "mistakes.png")
+    page = mistakes_html(summary, tmp_path / "mistakes.html", chart).read_text()
+    assert chart.read_bytes().startswith(b"\x89PNG") and "src='mistakes.png'" in page
+    assert "identity_block: 2 of 5 passed (40%)" in page
+    counts = re.findall(r"<summary>(\d+)</summary>([^<]*)</details></td><td>([^<]*)</td>", page)
+    assert ("2", "bob, cy", "ReLU applied before the addition") in counts
+    assert ("1", "cy", "wrong stride on the shortcut conv") in counts
+    assert "grader errors: 1 (eve)" in page and "timeouts: 1 (fay)" in page
+
+
+def test_a_failure_the_checks_do_not_name_is_grouped_by_what_it_is():
+    from autograder.engine.report import failure_kind
+    from autograder.resnets import mistake_kind
+
+    assert failure_kind("AssertionError: something new", mistake_kind).id == "unnamed"
+    assert failure_kind("missing notebook", mistake_kind).id == "nothing-to-grade"
+    assert failure_kind("TestTimeout: the grader stopped this test after 5 s").apart == "timeout"
+    assert failure_kind("GraderError: capture failed").apart == "grader error"
+    assert failure_kind("ValueError: x", mistake_kind).id == "error-ValueError"
+
+
+def _reports_with(tmp_path, results):
+    """A reports folder whose latest run holds ``results`` (as `grade` writes them)."""
+    run = tmp_path / "reports" / "resnets" / "runs" / "20260101-000000" / "results"
+    run.mkdir(parents=True)
+    for r in results:
+        (run / f"{r['student']}.json").write_text(json.dumps(r))
+    (tmp_path / "reports" / "resnets" / "latest-run").write_text("20260101-000000\n")
+    return tmp_path / "reports"
+
+
+def test_report_prints_the_mistakes_and_lists_the_students_with_the_flag(tmp_path, capsys):
+    from autograder.engine import cli
+
+    reports = _reports_with(tmp_path, known_class())
+    assert cli.main(["--reports", str(reports), "report"]) == 0
+    out = capsys.readouterr().out
+    assert "What the class got wrong (6 students" in out and "bob, cy" not in out
+    assert (reports / "resnets" / "mistakes.html").is_file()
+    assert (reports / "resnets" / "mistakes.png").is_file()
+    assert cli.main(["--reports", str(reports), "report", "--mistakes"]) == 0
+    assert "bob, cy" in capsys.readouterr().out
+
+
+def test_the_demo_fails_when_a_students_named_mistakes_differ_from_the_expected():
+    from autograder.engine.democlass import check_expectations
+    from autograder.engine.report import named_mistakes
+    from autograder.resnets import mistake_kind
+
+    cy = next(r for r in known_class() if r["student"] == "cy")
+    found = named_mistakes(cy, mistake_kind)
+    assert found == {"identity_block": ["relu-before-add"],
+                     "convolutional_block": ["shortcut-stride"]}
+    expected = {"students": {"cy": {"total": cy["total"], "status": cy["status"],
+                                    "mistakes": found}}}
+    assert check_expectations([cy], expected, name_mistake=mistake_kind) == []
+    expected["students"]["cy"]["mistakes"] = {"identity_block": ["relu-before-add"]}
+    (line,) = check_expectations([cy], expected, name_mistake=mistake_kind)
+    assert line.startswith("cy: mistakes named") and "shortcut-stride" in line
+
+
+def test_the_demo_class_expects_the_mistakes_democlass_lists():
+    from autograder.engine.democlass import DEMO_MISTAKES, EXAMPLES_DIR, load_expectations
+
+    expected, _ = load_expectations(EXAMPLES_DIR / "resnets")
+    named = {s: w["mistakes"] for s, w in expected["students"].items() if w["mistakes"]}
+    assert named == DEMO_MISTAKES["resnets"]

@@ -7,7 +7,10 @@ repository root, where ``nbgrader_config.py`` lives):
     release --check         regenerate into build/ and compare with the committed release
     grade SUBMISSIONS       autograde a submitted/ tree, a folder or a .zip of notebooks
     feedback [STUDENT...]   per-student HTML feedback (hidden tests never shown)
-    report                  grades CSV + terminal table + histogram PNG
+    report                  grades CSV + terminal table + histogram PNG + what the class got
+                            wrong (terminal, mistakes.html, mistakes.png; --mistakes: who)
+    export --to canvas|moodle|csv [--roster FILE]
+                            grades for the LMS's import, ids matched through the roster
     bundle                  the zip students receive
     examples                regenerate the demo class in autograder/examples/<assignment>/
     demo                    release + grade the demo class on a small budget + feedback + report,
@@ -98,9 +101,14 @@ WRITES = {
                 "(a page that would show hidden tests or live content is withheld). Reads "
                 "the results of the latest `grade` run (or --run).",
     "report": "Writes: <reports>/<assignment>/grades.csv (a row per student: points per test in "
-              "notebook order, total, max, status, why each failed test failed, details) and "
-              "<reports>/<assignment>/totals.png (histogram of totals); prints the table. Reads the "
-              "results of the latest `grade` run (or --run).",
+              "notebook order, total, max, status, why each failed test failed, details), "
+              "<reports>/<assignment>/totals.png (histogram of totals), mistakes.html and "
+              "mistakes.png beside it (what the class got wrong: each exercise's pass rate and "
+              "its mistakes by kind, with how many students made each); prints the table and "
+              "the mistakes summary. Reads the results of the latest `grade` run (or --run).",
+    "export": "Writes: the grades for a learning-management system (--out; default: "
+              "<reports>/<assignment>/export-<target>.csv) from the results of the latest "
+              "`grade` run (or --run); prints which students the roster could not match.",
     "bundle": "Writes: the zip students receive (default: <reports>/resnet-kit-<assignment>.zip), "
               "checked for solutions, hidden tests and grader code.",
     "examples": "Writes: the demo class, one folder per example student (default: "
@@ -111,6 +119,17 @@ WRITES = {
               "one line per check: OK, WARN (grading works; read it) or FAIL with the fix; "
               "exits 1 when something would stop grading.",
 }
+
+
+EXPORT_EPILOG = """\
+Roster (--roster FILE): a CSV whose header has student and any of
+  student,name,canvas_id,sis_user_id,sis_login_id,section,email,username,id_number
+student is the kit's id (the report's first column); the others are the LMS's. Ids match
+exactly: a graded student not in the roster gets an 'UNMATCHED <id>' row with no LMS id
+(never another student's), a roster entry with no submission a row with no grade; both are
+listed. Exit status: 0 written, every student matched; 1 written, some did not match;
+2 nothing written (no results, a bad roster).
+"""
 
 
 def budget_defaults(assignment: str = DEFAULT_ASSIGNMENT) -> dict:
@@ -232,6 +251,33 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Grades CSV, terminal table and histogram. " + WRITES["report"])
     rp.add_argument("--run", default=None,
                     help="a grading run (folder under <reports>/<assignment>/runs/; default: the latest)")
+    rp.add_argument("--mistakes", action="store_true",
+                    help="list the students behind each count of the mistakes summary "
+                    "(default: counts only; mistakes.html has them one click away)")
+
+    x = sub.add_parser("export", help="grades for Canvas or Moodle (their import CSVs), or a "
+                       "plain CSV", formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description=textwrap.fill("Grades for a learning-management system. "
+                                                 + WRITES["export"], 78),
+                       epilog=EXPORT_EPILOG)
+    x.add_argument("--to", required=True, choices=("canvas", "moodle", "csv"), dest="target",
+                   help="canvas: gradebook import (Student, ID, SIS User ID, SIS Login ID, "
+                   "Section, then the assignment's points, and a Points Possible row); moodle: "
+                   "grade import (an identifier column, the name, the points); csv: every "
+                   "test's points, total, status and failures")
+    x.add_argument("--roster", type=Path, default=None,
+                   help="CSV mapping the kit's student ids to the LMS's (header below; "
+                   "default: none, the kit's ids are written as they are)")
+    x.add_argument("--out", type=Path, default=None,
+                   help="where to write (default: <reports>/<assignment>/export-<target>.csv)")
+    x.add_argument("--run", default=None,
+                   help="a grading run (folder under <reports>/<assignment>/runs/; default: the latest)")
+    x.add_argument("--moodle-id", default="email", choices=("email", "username", "idnumber"),
+                   help="moodle: which user field identifies the student, map it to the same "
+                   "field at import (default: %(default)s)")
+    x.add_argument("--column", default=None,
+                   help="the assignment's column name (default: the assignment's name; Canvas: "
+                   "use its gradebook column, e.g. 'ResNets (1234)', to update that assignment)")
 
     b = sub.add_parser("bundle", help="build the student zip",
                        description="Build the student zip. " + WRITES["bundle"])
@@ -370,12 +416,57 @@ def cmd_report(course: Course, reports: Path, args) -> int:
     results = load_results(reports, course.assignment, args.run)
     if not results:
         raise GradingError("nothing graded yet: run `grade` first")
+    write_report(course, reports, results, "totals", who=args.mistakes)
+    return 0
+
+
+def cmd_export(course: Course, reports: Path, args) -> int:
+    from . import export
+    from .grading import load_results
+
+    results = load_results(reports, course.assignment, args.run)
+    if not results:
+        raise GradingError("nothing graded yet: run `grade` first")
+    try:
+        roster = export.read_roster(args.roster) if args.roster else None
+    except (OSError, export.RosterError) as exc:
+        raise GradingError(str(exc)) from None
+    out = args.out or reports / course.assignment / f"export-{args.target}.csv"
+    matched = export.export(results, args.target, out, args.column or course.assignment,
+                            roster, args.moodle_id)
+    lines = export.problems(matched, args.target)
+    print(f"{args.target}: {sum(r.result is not None for r in matched.rows)} graded student(s) "
+          f"written to {out}")
+    if lines:
+        sys.stdout.flush()
+        print("\n".join(lines), file=sys.stderr)
+    return 1 if matched.not_in_roster or matched.no_submission else EXIT_OK
+
+
+def mistake_namer(assignment: str):
+    """The assignment's ``mistake_kind(message) -> (id, name) | None``, or None."""
+    from .grading import assignment_settings
+
+    return getattr(assignment_settings(assignment), "mistake_kind", None)
+
+
+def write_report(course: Course, reports: Path, results: list[dict], what: str,
+                 who: bool = False) -> None:
+    """grades.csv, the histogram, the mistakes page and chart; print the table, the mistakes
+    summary (``who``: with the students behind each count) and where each file is."""
+    from . import report
+
     base = reports / course.assignment
     csv_path = report.write_csv(results, base / "grades.csv")
-    png = report.histogram(results, base / "totals.png", f"{course.assignment}: totals")
+    png = report.histogram(results, base / "totals.png", f"{course.assignment}: {what}")
+    summary = report.mistakes_summary(results, mistake_namer(course.assignment))
+    title = f"{course.assignment}: what the class got wrong"
+    chart = report.mistakes_chart(summary, base / "mistakes.png", title)
+    page = report.mistakes_html(summary, base / "mistakes.html", chart, title)
     print(report.table(results), end="")
-    print(f"CSV: {csv_path}\nhistogram: {png}")
-    return 0
+    print()
+    print(report.mistakes_text(summary, who=who), end="")
+    print(f"CSV: {csv_path}\nhistogram: {png}\nmistakes: {page} (chart: {chart})")
 
 
 def cmd_bundle(course: Course, reports: Path, args) -> int:
@@ -442,19 +533,17 @@ def cmd_demo(course: Course, reports: Path, args) -> int:
         results = grader.grade_source(source)
     print("== feedback")
     generate(course, reports, results, out=sys.stdout)
-    base = reports / course.assignment
-    report.write_csv(results, base / "grades.csv")
-    report.histogram(results, base / "totals.png", f"{course.assignment}: demo class")
     print()
-    print(report.table(results), end="")
-    print(f"CSV: {base / 'grades.csv'}\nhistogram: {base / 'totals.png'}\nfeedback: {base / 'feedback'}")
+    write_report(course, reports, results, "demo class")
+    print(f"feedback: {reports / course.assignment / 'feedback'}")
     print(f"demo took {time.monotonic() - started:.0f} s")
     status = EXIT_OK
     expected, where = load_expectations(examples)
     if expected is None:
         print(f"== check: no expected results for this class ({where}): not checked")
     else:
-        differences = check_expectations(results, expected, only)
+        differences = check_expectations(results, expected, only,
+                                         mistake_namer(course.assignment))
         if differences:
             status = EXIT_DEMO_DIFFERS
             sys.stdout.flush()
@@ -490,6 +579,7 @@ COMMANDS = {
     "grade": cmd_grade,
     "feedback": cmd_feedback,
     "report": cmd_report,
+    "export": cmd_export,
     "bundle": cmd_bundle,
     "examples": cmd_examples,
     "demo": cmd_demo,

@@ -24,3 +24,12 @@ def grading_notes() -> list[str]:
     from . import hidden_split
 
     return hidden_split.notes()
+
+
+def mistake_kind(message: str) -> tuple[str, str] | None:
+    """(id, name) of the kind of mistake a check's message names (resnet_kit.diagnosis'
+    MISTAKE_KINDS), or None: how `report` groups a class's failures."""
+    from resnet_kit.diagnosis import kind_of
+
+    kind = kind_of(message)
+    return None if kind is None else (kind.id, kind.name)
