@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import subprocess
 import sys
@@ -41,23 +40,18 @@ WRITERS = """
 for i in $(seq 32); do dd if=/dev/zero of=file$i bs=1M count=128 2>/dev/null & done; wait
 """
 
-# One job as it runs in grading: a fresh process (its own mount namespace, made first).
-_ONE_JOB = """
-import json, pathlib, shutil, sys
-from autograder.engine import sandbox
-fixed = sys.argv[4] == "fixed"
-if fixed:
-    sandbox.private_mounts()
-work = pathlib.Path(sys.argv[1])
-limits = sandbox.Limits(**json.loads(sys.argv[2]))
-with sandbox.fixed_size_folder(work, limits.disk_bytes) as not_fixed:
-    if fixed and not_fixed:
-        sys.exit("no fixed-size folder: " + not_fixed)
-    r = sandbox.run(["/bin/sh", "-c", sys.argv[3]], workdir=work, env={}, limits=limits,
-                    log=work.parent / "log", disk_is_fixed=not not_fixed)
-    files = sum(p.stat().st_size for p in work.rglob("*") if p.is_file())
-print(json.dumps({"files": files, "killed": r.killed_reason, "seconds": r.seconds}))
-"""
+def _one_job(work: Path, limits, script: str, fixed: bool) -> dict:
+    """The script as a job's phase runs it: with its own fixed-size folder, or polled."""
+    def phase():
+        with sandbox.fixed_size_folder(work, limits.disk_bytes) as not_fixed:
+            if fixed and not_fixed:
+                raise SystemExit("no fixed-size folder here: " + not_fixed)
+            r = sandbox.run(["/bin/sh", "-c", script], workdir=work, env={}, limits=limits,
+                            log=work.parent / "log", disk_is_fixed=not not_fixed)
+            files = sum(p.stat().st_size for p in work.rglob("*") if p.is_file())
+        return {"files": files, "killed": r.killed_reason, "seconds": r.seconds}
+
+    return sandbox.with_own_mounts(phase) if fixed else phase()
 
 
 def disk() -> None:
@@ -66,13 +60,7 @@ def disk() -> None:
         with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
             work = Path(tmp) / "work"
             work.mkdir()
-            done = subprocess.run([sys.executable, "-c", _ONE_JOB, str(work),
-                                   json.dumps(dataclasses.asdict(LIMITS)), WRITERS, mode],
-                                  cwd=REPO, capture_output=True, text=True)
-            if done.returncode:
-                print(f"  {mode:7} failed: {done.stderr.strip()[-300:]}")
-                continue
-            seen = json.loads(done.stdout.strip().splitlines()[-1])
+            seen = _one_job(work, LIMITS, WRITERS, fixed=mode == "fixed")
             print(f"  {mode:7} on disk at the end {seen['files'] / MiB:7.1f} MiB "
                   f"(cap {LIMITS.disk_bytes / MiB:.0f} MiB, over by "
                   f"{max(0, seen['files'] - LIMITS.disk_bytes) / MiB:.1f} MiB); "

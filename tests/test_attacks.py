@@ -241,3 +241,117 @@ def test_no_single_student_holds_the_batch_past_its_cells_budget(full_toy_batch)
     slow = {sid: s for sid, s in full_toy_batch.per_student_seconds.items()
             if s and s > TOY_WALL - 10}
     assert not slow, slow
+
+
+# --- nothing of the grading shell, and the probes that say so ---------------------------------
+
+@needs_sandbox
+def test_fast_batch_no_grading_shell_variable_reaches_any_file(fast_batch):
+    """A variable set in the grading shell (as an instructor's token) appears in no job's
+    output, result, feedback page or gradebook of the batch."""
+    assert not fast_batch.canary_hits
+
+
+@pytest.mark.attack
+@pytest.mark.slow
+@needs_sandbox
+@pytest.mark.parametrize("which", ["toy", "resnets"])
+def test_full_batch_no_grading_shell_variable_reaches_any_file(request, which):
+    assert not request.getfixturevalue(f"full_{which}_batch").canary_hits
+
+
+@pytest.mark.attack
+@pytest.mark.slow
+@needs_sandbox
+def test_full_batch_probes_come_out(full_toy_batch):
+    """The breach checks read the attacks' probes; if they stopped coming out of the jobs,
+    every breach check would pass unseen. Most probing attacks must have reported."""
+    probing = full_toy_batch.probing
+    reported = [sid for sid in probing if full_toy_batch.probes.get(sid)]
+    assert len(reported) >= 0.8 * len(probing), sorted(set(probing) - set(reported))
+
+
+# --- neighbours and a busy host: the honest student's grade does not move ---------------------
+
+# Each of these graded at --workers 2 beside an honest student who starts at the same time.
+LOAD_ATTACKS = ["harm_busy_neighbour", "harm_parallel_writers", "harm_memory_many_processes",
+                "harm_fork_bomb", "harm_memory_bomb", "harm_infinite_output"]
+VICTIM = [a for a in attacks.select(assignment="toy") if a.name == "zz_victim"]
+
+
+@pytest.fixture(scope="module", params=LOAD_ATTACKS)
+def beside_an_attacker(request, tmp_path_factory):
+    if not _attack_run_requested(request.config):
+        pytest.skip("the neighbour batches run with -m attack (or RUN_ATTACKS=1)")
+    if _WHY_NOT is not None:
+        pytest.skip(f"no sandbox: {_WHY_NOT}")
+    attacker = next(a for a in attacks.REGISTRY if a.name == request.param)
+    tmp = _scratch(tmp_path_factory, f"beside-{request.param}")
+    # "a..." sorts first: the attacker and the honest student start together on 2 workers.
+    batch = harness.run_batch(tmp, [attacker, *VICTIM], "toy", timeout=TOY_TIMEOUT,
+                              training_timeout=TOY_TRAINING_TIMEOUT, student_timeout=TOY_WALL,
+                              victim="zz_victim", workers=2, say=None)
+    _print_table(batch, f"beside {request.param} (--workers 2)")
+    yield batch
+    _cleanup(tmp)
+
+
+@pytest.mark.attack
+@pytest.mark.slow
+@needs_sandbox
+def test_honest_student_beside_an_attacker_gets_its_grade_alone(beside_an_attacker):
+    batch = beside_an_attacker
+    problems = [v for a in batch.attacks for v in batch.violations(a.name)]
+    assert not problems
+    assert not batch.canary_hits and not batch.leftovers_late
+
+
+class _HostLoad:
+    """Busy processes on the host, outside any job (a compile, another user's notebook)."""
+
+    def __init__(self, processes: int):
+        import subprocess
+
+        self.proc = subprocess.Popen(["/bin/sh", "-c", f"for i in $(seq {processes}); do "
+                                      "(while :; do :; done) & done; wait"],
+                                     start_new_session=True)
+
+    def stop(self):
+        import signal
+
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def quiet_and_busy(request, tmp_path_factory):
+    """The honest students graded alone on a quiet host, then at --workers 2 while 4 busy
+    processes per core run on the host."""
+    if not _attack_run_requested(request.config):
+        pytest.skip("the busy-host batches run with -m attack (or RUN_ATTACKS=1)")
+    if _WHY_NOT is not None:
+        pytest.skip(f"no sandbox: {_WHY_NOT}")
+    honest = [a for a in attacks.select(assignment="toy") if a.honest]
+    tmp = _scratch(tmp_path_factory, "busy-host")
+    settings = dict(timeout=TOY_TIMEOUT, training_timeout=TOY_TRAINING_TIMEOUT,
+                    student_timeout=TOY_WALL, victim="zz_victim", feedback=False, say=None)
+    quiet = harness.run_batch(tmp / "quiet", honest, "toy", workers=1, **settings)
+    load = _HostLoad(4 * (os.cpu_count() or 2))
+    try:
+        busy = harness.run_batch(tmp / "busy", honest, "toy", workers=2, **settings)
+    finally:
+        load.stop()
+    _print_table(busy, "honest students on a busy host (--workers 2)")
+    yield quiet, busy
+    _cleanup(tmp)
+
+
+@pytest.mark.attack
+@pytest.mark.slow
+@needs_sandbox
+def test_honest_students_keep_their_grade_while_the_host_is_busy(quiet_and_busy):
+    quiet, busy = quiet_and_busy
+    scores = {name: {sid: ({k: c["score"] for k, c in r["cells"].items()}, r["status"])
+                     for sid, r in batch.results.items()}
+              for name, batch in (("quiet", quiet), ("busy", busy))}
+    assert scores["busy"] == scores["quiet"]

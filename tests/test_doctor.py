@@ -82,3 +82,27 @@ def test_summary_exit_status_is_1_only_for_failures():
     assert doctor.summary([ok, warn]) == ("doctor: ready to grade, with 1 warning(s): gpu", 0)
     assert doctor.summary([ok, fail])[1] == 1
     assert "fix: the sysctl" in fail.line() and "fix" not in ok.line()
+
+
+def test_job_limits_check_says_what_holds_without_cgroups_or_a_fixed_disk(monkeypatch):
+    """Where no cgroup can be made and no folder mounted (a user without delegation, a
+    container), doctor warns (grading still works) and names what then holds and the fix."""
+    from autograder.engine import cgroups, sandbox
+
+    monkeypatch.setattr(cgroups, "support", lambda: cgroups.Support(
+        None, "cgroup v2: the memory, pids, cpu controller(s) are not delegated to /x"))
+    monkeypatch.setattr(sandbox, "_unshare_mounts", lambda: "only root can mount")
+    lines = {c.name: c for c in doctor.check_job_limits()}
+    groups, disk = lines["job cgroups"], lines["job disk"]
+    assert groups.level == disk.level == doctor.WARN
+    assert "not delegated" in groups.said and "per process only" in groups.said
+    assert "Delegate=yes" in groups.fix
+    assert "only root can mount" in disk.said and "polled" in disk.said
+
+
+def test_job_limits_check_is_ok_where_both_hold_here():
+    from autograder.engine import cgroups
+
+    if cgroups.support().version is None or os.geteuid() != 0:
+        pytest.skip("needs root and a writable cgroup hierarchy")
+    assert all(c.level == doctor.OK for c in doctor.check_job_limits())

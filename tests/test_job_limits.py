@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import subprocess
 import sys
 import textwrap
 import time
@@ -112,45 +111,42 @@ PARALLEL_WRITERS = """
     wait
 """
 
-_DISK_SCRIPT = """
-import json, pathlib, shutil, sys
-from autograder.engine import sandbox
-why = sandbox.private_mounts()
-work = pathlib.Path(sys.argv[1])
-limits = sandbox.Limits(**json.loads(sys.argv[2]))
-with sandbox.fixed_size_folder(work, limits.disk_bytes) as not_fixed:
-    result = sandbox.run(["/bin/sh", "-c", sys.argv[3]], workdir=work, env={}, limits=limits,
-                         log=work.parent / "log", disk_is_fixed=not not_fixed)
-    files = sum(p.stat().st_size for p in work.iterdir() if p.name.startswith("file"))
-    print(json.dumps({"why": why, "not_fixed": not_fixed, "files": files,
-                      "used": shutil.disk_usage(work).used, "killed": result.killed_reason}))
-"""
+def _in_a_fixed_size_folder(work: Path, script: str, limits=LIMITS) -> dict:
+    """``script`` in the sandbox as a job's phase runs: in a thread with its own mount
+    namespace, the work folder a tmpfs of ``disk_bytes`` (what it holds, seen from there)."""
+    def phase():
+        with sandbox.fixed_size_folder(work, limits.disk_bytes) as not_fixed:
+            result = sandbox.run(["/bin/sh", "-c", script], workdir=work, env={},
+                                 limits=limits, log=work.parent / "log",
+                                 disk_is_fixed=not not_fixed)
+            files = sum(p.stat().st_size for p in work.iterdir() if p.name.startswith("file"))
+            return {"not_fixed": not_fixed, "files": files, "killed": result.killed_reason}
+
+    return sandbox.with_own_mounts(phase)
 
 
 @needs_sandbox
 @needs_root
 def test_parallel_writers_stay_within_the_disk_cap_plus_a_page_margin(tmp_path):
-    """In a fresh process (as each job runs): its own mount namespace, the work folder a
-    tmpfs of ``disk_bytes``. The old polled watchdog let 6 GiB through a 2 GiB cap."""
+    """The work folder is a tmpfs of ``disk_bytes`` in a mount namespace of the job's thread
+    (as in grading). The old polled watchdog let 6 GiB through a 2 GiB cap."""
     work = tmp_path / "work"
     work.mkdir()
     (work / "kept.txt").write_text("the folder's files are there inside")
-    done = subprocess.run([sys.executable, "-c", _DISK_SCRIPT, str(work),
-                           json.dumps(dataclasses.asdict(LIMITS)), PARALLEL_WRITERS
-                           + "cat kept.txt > seen.txt"],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
-    assert seen["why"] == "" and seen["not_fixed"] == "", seen
+    seen = _in_a_fixed_size_folder(work, "cat kept.txt; echo\n" + PARALLEL_WRITERS)
+    assert seen["not_fixed"] == "", seen
     assert seen["files"] <= LIMITS.disk_bytes + DISK_MARGIN, seen
     assert seen["files"] >= LIMITS.disk_bytes - 4 * MiB, seen  # they did fill it
     assert seen["killed"] is None  # nothing to poll: writers get ENOSPC
     log = (tmp_path / "log").read_text()
+    assert "the folder's files are there inside" in log
     assert log.count("writer") == 16 and ": 1" in log, log  # some writers were refused
     assert not any(work.iterdir())  # the tmpfs went with the block; the folder is left empty
+    mounts = Path("/proc/self/mountinfo").read_text()
+    assert str(work) not in mounts  # never visible to the rest of the process
 
 
-def test_fixed_size_folder_says_why_not_outside_a_private_mount_namespace(tmp_path):
+def test_fixed_size_folder_says_why_not_outside_a_thread_of_its_own_mounts(tmp_path):
     with sandbox.fixed_size_folder(tmp_path, 2**20) as not_fixed:
         assert "mount namespace" in not_fixed
 

@@ -411,24 +411,19 @@ def check_job_limits() -> list[Check]:
     return out
 
 
-_FIXED_DISK_PROBE = """
-import pathlib, sys, tempfile
-from autograder.engine import sandbox
-why = sandbox.private_mounts()
-if not why:
-    with tempfile.TemporaryDirectory() as tmp, sandbox.fixed_size_folder(pathlib.Path(tmp), 2**20) as why:
-        pass
-print(why)
-"""
-
-
 def _fixed_disk_probe() -> str:
-    """"" where a job process (fresh, as jobs run) can mount its folder, else why not."""
-    done = subprocess.run([sys.executable, "-c", _FIXED_DISK_PROBE], capture_output=True,
-                          text=True, cwd=Path(__file__).resolve().parents[2], timeout=60)
-    if done.returncode:
-        return f"the probe failed: {done.stderr.strip().splitlines()[-1:]}"
-    return done.stdout.strip()
+    """"" where a job's phase (a thread of its own mounts, as jobs run) can mount its
+    folder, else why not."""
+    from . import sandbox
+
+    def probe():
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) / "work"
+            folder.mkdir()
+            with sandbox.fixed_size_folder(folder, 2**20) as why:
+                return why
+
+    return sandbox.with_own_mounts(probe)
 
 
 # --- all of it -------------------------------------------------------------------------------

@@ -243,13 +243,16 @@ def _run_student_process(spec: dict, argv: list[str], work: Path, readonly: list
 
     started = time.monotonic()
     if spec["settings"].get("sandbox", True):
-        with sandbox.fixed_size_folder(work, limits.disk_bytes) as not_fixed:
-            result = sandbox.run(argv, workdir=work, readonly=readonly,
-                                 hidden=sandbox.hidden_packages(), env=_sandbox_env(spec),
-                                 limits=limits, log=log, disk_is_fixed=not not_fixed)
-            disk = _disk_state(work, limits.disk_bytes, not_fixed)
-            # Out before the folder goes: it lives only as long as this block.
-            copied = _take_out(spec, work)
+        def sandboxed():
+            with sandbox.fixed_size_folder(work, limits.disk_bytes) as not_fixed:
+                result = sandbox.run(argv, workdir=work, readonly=readonly,
+                                     hidden=sandbox.hidden_packages(), env=_sandbox_env(spec),
+                                     limits=limits, log=log, disk_is_fixed=not not_fixed)
+                # Out before the folder goes: it lives only as long as this block.
+                return result, _disk_state(work, limits.disk_bytes, not_fixed), \
+                    _take_out(spec, work)
+
+        result, disk, copied = sandbox.with_own_mounts(sandboxed)
         ended = {"returncode": result.returncode, "timed_out": result.timed_out,
                  "killed": result.killed_reason, "log_truncated": result.log_truncated,
                  "cpu_seconds": result.cpu_seconds, "memory_peak": result.memory_peak,
@@ -542,10 +545,6 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     _die_with_parent()
     spec = json.loads(Path(argv[0]).read_text())
-    if spec["settings"].get("sandbox", True):
-        from . import sandbox
-
-        sandbox.private_mounts()  # first, while single-threaded; else the watchdog polls
     outcome = run(spec)
     (Path(spec["job_dir"]) / OUTCOME).write_text(json.dumps(outcome))
     return 0

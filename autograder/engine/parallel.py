@@ -20,14 +20,12 @@ it is then (a class's first correct network trains once; the rest reuse it).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 # One job per core: with the caches on, most of a job is single-threaded (starting the
 # sandbox, a kernel, the judge), so a second job on the same cores fills the gaps. Measured on
@@ -150,7 +148,7 @@ Finished = tuple[Job, "dict | None", "JobFailure | None"]
 
 
 class SerialRunner:
-    """Each job in a process of its own on this machine, one after the other."""
+    """Each job in this process, one after the other."""
 
     description = "serially, here"
 
@@ -166,9 +164,7 @@ class SerialRunner:
                     yield _not_started(rest, str(stop))
                 return
             try:
-                spec_path = Path(job.spec["job_dir"]) / "spec.json"
-                spec_path.write_text(json.dumps(job.spec, indent=1))  # as before() left it
-                outcome = jobs.run_in_fresh_process(spec_path)
+                outcome = jobs.run(job.spec)
             except Exception as exc:  # noqa: BLE001 - one student never stops the batch
                 yield job, None, JobFailure(*failure_of(exc))
             else:

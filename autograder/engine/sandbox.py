@@ -669,11 +669,13 @@ def _hand_over(top: Path, uid: int, gid: int) -> None:
 
 # A job's writable folder as a filesystem of its own (a tmpfs of ``disk_bytes``): writers in
 # parallel meet ENOSPC at the size, where the polled watchdog let 6 GiB through a 2 GiB cap.
-# It is mounted in a mount namespace of the job process's own (:func:`private_mounts`), so it
-# vanishes with that process however it ends; its pages are memory charged to the job's cgroup.
+# It is mounted in a mount namespace of one thread's own (:func:`with_own_mounts`): bwrap,
+# forked from that thread, sees it; the rest of the process and the host never do, and it
+# vanishes with the thread and the sandbox however they end. Its pages are memory, charged to
+# the job's cgroup.
 _CLONE_NEWNS, _MS_REC, _MS_PRIVATE = 0x00020000, 0x4000, 1 << 18
 _MS_NOSUID, _MS_NODEV, _MNT_DETACH = 2, 4, 2
-_private_mounts = False  # set by private_mounts(): this process has a mount namespace of its own
+_mounts = threading.local()  # .why_not: "" in a with_own_mounts thread that may mount
 
 
 def _libc():
@@ -682,10 +684,8 @@ def _libc():
     return ctypes.CDLL(None, use_errno=True)
 
 
-def private_mounts() -> str:
-    """Give this (single-threaded, just started) process a mount namespace of its own, where
-    :func:`fixed_size_folder` may mount. "" when done, else why not (only root can)."""
-    global _private_mounts
+def _unshare_mounts() -> str:
+    """This thread into a new, private mount namespace: "" when done, else why not."""
     import ctypes
 
     if os.geteuid() != 0:
@@ -695,19 +695,41 @@ def private_mounts() -> str:
         return f"unshare(CLONE_NEWNS): {os.strerror(ctypes.get_errno())}"
     if libc.mount(None, b"/", None, _MS_REC | _MS_PRIVATE, None) != 0:
         return f"making the mounts private: {os.strerror(ctypes.get_errno())}"
-    _private_mounts = True
     return ""
+
+
+def with_own_mounts(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` in a new thread with a mount namespace of its own, where
+    :func:`fixed_size_folder` can mount (a namespace is per thread: this process's other
+    threads keep theirs). Returns what ``fn`` returns, raises what it raises."""
+    box: dict = {}
+
+    def target():
+        try:
+            _mounts.why_not = _unshare_mounts()
+            box["value"] = fn(*args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="job-mounts")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 @contextlib.contextmanager
 def fixed_size_folder(folder: Path, size: int):
     """``folder`` (its files kept) on a tmpfs of ``size`` bytes while in the block; yields
-    "" when it is, else why not (then the watchdog polls its size)."""
+    "" when it is, else why not (then the watchdog polls its size). Only in a thread of
+    :func:`with_own_mounts`."""
     import ctypes
 
     folder = Path(folder)
-    if not _private_mounts:
-        yield "the job process has no mount namespace of its own (not root)"
+    why_not = getattr(_mounts, "why_not", "not in a thread with a mount namespace of its own")
+    if why_not:
+        yield why_not
         return
     staged = folder.with_name(folder.name + ".staged")
     folder.rename(staged)

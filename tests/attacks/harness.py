@@ -567,6 +567,7 @@ def run_batch(tmp: Path, attacks: list[Attack], assignment: str, *, timeout: int
     from autograder.engine.grading import Grader
 
     tmp = Path(tmp)
+    tmp.mkdir(parents=True, exist_ok=True)
     token = "atk" + secrets.token_hex(5)
     root = tmp / "course"
     course, release_dir = make_course(root, assignment)
