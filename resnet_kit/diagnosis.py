@@ -1082,26 +1082,21 @@ def _stem_problems(model) -> list[str]:
     elif tuple(map(tuple, pads[0].padding)) != want_pad:
         problems.append(f"ZeroPadding2D '{pads[0].name}' pads {pads[0].padding}, expected "
                         f"({stem.pad}, {stem.pad})")
+    wanted = []  # (layer, how the message names it, attribute, expected value)
     if conv is not None:
-        if tuple(conv.kernel_size) != (stem.kernel, stem.kernel):
-            problems.append(f"the stem's conv '{conv.name}' has a {conv.kernel_size} kernel, "
-                            f"expected ({stem.kernel}, {stem.kernel})")
-        if tuple(conv.strides) != (stem.stride, stem.stride):
-            problems.append(f"the stem's conv '{conv.name}' has strides={tuple(conv.strides)}, "
-                            f"expected ({stem.stride}, {stem.stride})")
-        if conv.padding != "valid":
-            problems.append(f"the stem's conv '{conv.name}' has padding='{conv.padding}', "
-                            "expected 'valid' (ZeroPadding2D pads)")
+        named = f"the stem's conv '{conv.name}'"
+        wanted += [(conv, named, "kernel_size", (stem.kernel,) * 2),
+                   (conv, named, "strides", (stem.stride,) * 2), (conv, named, "padding", "valid")]
     if pool is not None:
-        if tuple(pool.pool_size) != (stem.pool, stem.pool):
-            problems.append(f"MaxPooling2D '{pool.name}' has pool_size={tuple(pool.pool_size)}, "
-                            f"expected ({stem.pool}, {stem.pool})")
-        if tuple(pool.strides) != (stem.pool_stride, stem.pool_stride):
-            problems.append(f"MaxPooling2D '{pool.name}' has strides={tuple(pool.strides)}, "
-                            f"expected ({stem.pool_stride}, {stem.pool_stride})")
-        if pool.padding != "valid":
-            problems.append(f"MaxPooling2D '{pool.name}' has padding='{pool.padding}', "
-                            "expected 'valid'")
+        named = f"MaxPooling2D '{pool.name}'"
+        wanted += [(pool, named, "pool_size", (stem.pool,) * 2),
+                   (pool, named, "strides", (stem.pool_stride,) * 2),
+                   (pool, named, "padding", "valid")]
+    for layer, named, attribute, want in wanted:
+        got = getattr(layer, attribute)
+        got = tuple(got) if isinstance(got, (list, tuple)) else got
+        if got != want:
+            problems.append(f"{named} has {attribute}={got!r}, expected {want!r}")
     return problems
 
 

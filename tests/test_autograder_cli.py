@@ -19,7 +19,7 @@ def parse(*argv):
 def test_every_subcommand_uses_nbgraders_vocabulary():
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     assert set(sub.choices) == {"release", "grade", "feedback", "report", "bundle", "examples", "demo",
-                                "doctor"}
+                                "doctor", "export"}
 
 
 def test_grade_takes_the_submissions_and_optional_budget():

@@ -555,8 +555,8 @@ def cmd_demo(course: Course, reports: Path, args) -> int:
                   "democlass.DEMO_EXPECTED and run `python -m autograder examples`.",
                   file=sys.stderr, flush=True)
         else:
-            print(f"== check: all {len(results)} demo student(s) got their expected total and "
-                  f"status ({where})")
+            print(f"== check: all {len(results)} demo student(s) got their expected total, "
+                  f"status and named mistakes ({where})")
     if say_grader_failures(results):
         status = EXIT_GRADER_ERROR
     return status

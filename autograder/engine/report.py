@@ -369,7 +369,7 @@ def mistakes_chart(summary: MistakesSummary, path: Path, title: str = "") -> Pat
     import matplotlib.pyplot as plt
 
     rows = summary.named()[:CHART_BARS][::-1]  # the most common on top
-    fig, ax = plt.subplots(figsize=(9, 0.45 * max(len(rows), 2) + 1.4), dpi=100)
+    fig, ax = plt.subplots(figsize=(12, 0.45 * max(len(rows), 2) + 1.4), dpi=100)
     labels = [f"{exercise}: {kind.name}" for exercise, kind, _ in rows]
     counts = [len(who) for _, _, who in rows]
     colours = ["#c0504d" if kind.named else "#9e9e9e" for _, kind, _ in rows]
