@@ -10,8 +10,9 @@
   a 1 GiB total cap: the cgroup's peak and how many processes it stopped.
 * cpu: an "honest" job (one process doing a fixed amount of pure-Python work) timed alone,
   beside a neighbour job running 16 busy processes, and beside 16 busy processes of the host
-  (outside any job): each with and without the job cgroups (their CPU weight), side by side
-  in one run. The machine is shared and noisy: compare rows of one run only.
+  (outside any job), each busy process in a session of its own: each with and without the
+  job cgroups (their CPU weight), side by side in one run. The machine is shared and noisy:
+  compare rows of one run only.
 """
 
 from __future__ import annotations
@@ -99,7 +100,9 @@ def memory() -> None:
 
 
 HONEST = "n = 0\nfor i in range(25_000_000):\n    n += i\nprint('done')"
-GREEDY = "for i in $(seq 16); do (while :; do :; done) & done; sleep 600"  # killed by pgid/ns
+# Each busy process in a session of its own: the kernel's autogroup scheduling (on in Debian's
+# and Ubuntu's kernels) shares the CPU per session, which a single session of 16 would not beat.
+GREEDY = "for i in $(seq 16); do setsid sh -c 'while :; do :; done' & done; sleep 600"
 
 
 def _timed_job(limits, out: dict, key: str) -> None:
@@ -128,8 +131,10 @@ def _greedy_job(limits, stop: threading.Event) -> None:
 def _kill_busy_loops() -> None:
     for entry in Path("/proc").iterdir():
         try:
-            if entry.name.isdigit() and b"sleep 600" in (entry / "cmdline").read_bytes():
-                os.kill(int(entry.name), 9)  # the shell: its loops are killed with it below
+            command = (entry / "cmdline").read_bytes()
+            if entry.name.isdigit() and (b"sleep 600" in command or b"sleep\x00600" in command
+                                         or b"while :" in command):
+                os.kill(int(entry.name), 9)
         except OSError:
             pass
 
@@ -155,7 +160,7 @@ def cpu() -> None:
         hog = subprocess.Popen(["/bin/sh", "-c", GREEDY], start_new_session=True)
         time.sleep(2)
         _timed_job(limits, times, "beside 16 busy host processes")
-        os.killpg(hog.pid, 9)
+        _kill_busy_loops()
         hog.wait()
         rows[name] = times
     for name, times in rows.items():
