@@ -463,3 +463,32 @@ def test_grading_on_local_workers_prints_nothing_of_dasks_own_even_with_port_878
     for noise in ("Port 8787", "already in use", "distributed.", "dashboard", "bokeh"):
         assert noise not in done.stderr, done.stderr
     assert "solution  4/4    ok" in done.stdout, done.stdout
+
+
+# -- the host's disk runs short: stop cleanly -------------------------------------------------
+
+def test_grading_stops_starting_jobs_when_the_hosts_disk_runs_short(toy, tmp_path, monkeypatch,
+                                                                     capfd):
+    """The coordinator checks free disk before each job: once short, it starts no more jobs,
+    keeps every result graded before, gives each student not graded a grader-error row that
+    says why, prints what happened and exits 3."""
+    checks = []
+    real = Grader.free_disk_needed
+
+    def short_after_the_first_job(self):
+        checks.append(1)
+        return real(self) if len(checks) == 1 else 2**62  # then: more than any disk holds
+
+    monkeypatch.setattr(Grader, "free_disk_needed", short_after_the_first_job)
+    status = _grade(toy, tmp_path / "reports", "--workers", "1", "--no-sandbox")
+    out, err = capfd.readouterr()
+    assert status == cli.EXIT_GRADER_ERROR, out + err
+    results = {r["student"]: r for r in load_results(tmp_path / "reports", TOY_ASSIGNMENT)}
+    assert set(results) == {"solution", "release", "empty"}  # every input has its row
+    graded = [r for r in results.values() if r["seconds"] > 0]
+    stopped = [r for r in results.values() if GRADER_ERROR in r["flags"]]
+    assert len(graded) == 1 and len(stopped) == 1, {s: r["status"] for s, r in results.items()}
+    assert graded[0]["total"] in (0, 4)  # its own grade, kept
+    assert "short of disk" in stopped[0]["grader_error"]["reason"]
+    said = out + err
+    assert "Grading stopped early" in said and "make room" in said, said

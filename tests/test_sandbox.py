@@ -752,6 +752,7 @@ def test_student_code_never_gets_the_gpu_but_the_judge_does(monkeypatch, tmp_pat
     job = tmp_path / "job"
     (job / "control").mkdir(parents=True)
     (job / "control" / "job.json").write_text(json.dumps({"budget_seconds": 60}))
+    (job / "work").mkdir()
     spec = {"job_dir": str(job), "settings": {"timeout": 5, "training_timeout": 5,
                                                "sandbox": True}, "env": {},
             "source_notebooks": [], "assignment": "a", "plan": {}}

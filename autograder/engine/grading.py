@@ -405,12 +405,12 @@ class Grader:
                  training_timeout: int | None = None, epochs: int | None = None,
                  student_timeout: int | None = None, sandbox: bool = True,
                  seed: int | None = None, workers: int = 1, scheduler: str | None = None,
-                 cache: bool = True, dashboard: str | None = None, out=sys.stdout):
+                 cache: bool = True, dashboard: str | None = None, out=None):
         from .judge import GRADER_SEED
 
         self.course = course
         self.reports = Path(reports)
-        self.out = out
+        self.out = out if out is not None else sys.stdout  # as it is now (tests redirect it)
         self.judging = assignment_settings(course.assignment)
         self.epochs = epochs if epochs is not None else getattr(self.judging, "DEFAULT_EPOCHS", None)
         cfg = course.config.GradingExecute
@@ -584,9 +584,9 @@ class Grader:
         finally:
             runner.close()
         stopped = [r for r in results if str((r.get("grader_error") or {}).get("reason", ""))
-                   .startswith(f"the job failed: not graded: {HOST_SHORT}")]
+                   .startswith(f"{parallel.NOT_GRADED}: {HOST_SHORT}")]
         if stopped:
-            self.say(f"Grading stopped early: {stopped[0]['grader_error']['reason']}. The "
+            self.say(f"Grading stopped early ({stopped[0]['grader_error']['reason']}). The "
                      f"{len(results) - len(stopped)} student(s) graded before keep their "
                      f"results; {len(stopped)} were not graded (their rows say so): make room "
                      "and grade again.")
@@ -594,7 +594,11 @@ class Grader:
 
     def finished(self, job, outcome: dict | None, error) -> dict:
         """The result of a job the runner gave back (``error``: why it failed, or None)."""
+        from .parallel import NOT_GRADED
+
         try:
+            if error is not None and str(error).startswith(NOT_GRADED):  # never started
+                return self.failed_result(job.state.sf, str(error))
             if error is not None:
                 return self.failed_result(job.state.sf, f"the job failed: {error}",
                                           getattr(error, "traceback", ""))

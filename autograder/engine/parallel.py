@@ -139,8 +139,11 @@ class StopDispatch(Exception):
     jobs already running finish; each job not started comes back failed with that reason."""
 
 
+NOT_GRADED = "not graded"  # how the failure of a job that never started begins
+
+
 def _not_started(job: "Job", why: str) -> "Finished":
-    return job, None, JobFailure(f"not graded: {why}", "")
+    return job, None, JobFailure(f"{NOT_GRADED}: {why}", "")
 
 
 # (job, outcome or None, why it failed or None)
