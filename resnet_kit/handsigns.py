@@ -231,7 +231,7 @@ def _blur(img, sigma):
 KNUCKLE_U = np.array([0.34, 0.11, -0.12, -0.34])
 KNUCKLE_V = np.array([0.48, 0.54, 0.50, 0.40])
 FINGER_LEN = np.array([0.88, 1.0, 0.93, 0.72])
-FINGER_RAD = np.array([0.118, 0.122, 0.114, 0.100])
+FINGER_RAD = np.array([0.104, 0.108, 0.101, 0.089])
 PHALANX = np.array([0.45, 0.31, 0.24])
 PALM = np.array(
     [
@@ -301,6 +301,7 @@ class _Part:
     nail: bool = False  # a nail at the last joint (the fingertip)
     ring: bool = False  # class 0's ring (index and thumb): seen from the side, softer creases
     blobs: tuple = ()  # body: capsules (a, b, ra, rb) smoothly joined to the polygon
+    rounding: float = 0.028  # body: corner radius (hand units; the polygon is drawn inset)
     joints: tuple | None = None  # chain: indices of the points that are joints (None: all inner)
 
 
@@ -331,7 +332,7 @@ def _ring_parts(rng, radii, finger_scale, thumb_r):
     shift = np.array([0.1, rng.normal(0, 0.02)])  # the ring reaches left: move it all right
     body = SIDE * np.array([turn, 1.0]) + shift
     # The hole: an ellipse in front of the palm side, its right edge at the palm's edge.
-    rh = rng.uniform(0.18, 0.28) * finger_scale ** 0.5
+    rh = rng.uniform(0.2, 0.32) * finger_scale ** 0.5
     ecc = rng.uniform(-0.12, 0.18)
     tilt = rng.uniform(-30, 30)
     ha, hb = rh * (1 + ecc), rh * (1 - ecc)
@@ -377,7 +378,12 @@ def _ring_parts(rng, radii, finger_scale, thumb_r):
     # The ball of the thumb runs up the palm's edge into the thumb: one smooth contour.
     blobs = ((np.array(SIDE_THENAR[0]) + shift, tpts[0], SIDE_THENAR[1], tr * 1.15),
              (web[0], web[1], 0.7 * ri, 0.7 * ri))
-    body = _Part("body", [body], [], relief=0.26, ao=0.2, role="body", tone=0.5, blobs=blobs)
+    # The back of the hand seen from the side is a rounded dome, not a box: the polygon is
+    # drawn inset by a large corner radius.
+    centre = body.mean(axis=0)
+    inset = centre + (body - centre) * 0.78
+    body = _Part("body", [inset], [], relief=0.26, ao=0.2, role="body", tone=0.5, blobs=blobs,
+                 rounding=0.11)
     return [*curled, body, index, thumb], []
 
 
@@ -403,10 +409,10 @@ def _hand_parts(label: int, rng: np.random.Generator):
         fan = np.r_[rng.uniform(-8, 4), 0, 0, 0]
     elif label == 2:  # a wide V
         fan = np.r_[-rng.uniform(12, 22), rng.uniform(10, 19), 0, 0]
-    elif label == 3:
-        fan = np.r_[-rng.uniform(5, 13), rng.uniform(3, 11), 0, 0]
-    else:
-        spread = rng.uniform(4, 10) if label == 4 else rng.uniform(8, 15)
+    elif label == 3:  # index and middle spread wide (the thumb too, below)
+        fan = np.r_[-rng.uniform(10, 22), rng.uniform(6, 16), 0, 0]
+    else:  # spread fingers, with clear gaps between them
+        spread = rng.uniform(7, 14) if label == 4 else rng.uniform(11, 20)
         fan = np.array([-1.2, -0.3, 0.6, 1.5]) * spread + rng.normal(0, 2.0, 4)
 
     palm = _Part(
@@ -431,14 +437,14 @@ def _hand_parts(label: int, rng: np.random.Generator):
             pts = _chain(base, 90 + rng.normal(0, 4), [up_len, down1, down2],
                          [0, 180 + rng.normal(0, 6), rng.normal(0, 10)])
             folded.append(
-                _Part("chain", pts, [r * 1.2, r * 1.36, r * 1.2, r * 1.05], relief=r * 1.9,
-                      shade=0.97, ao=0.1, role="folded", tone=0.55, nail=True)
+                _Part("chain", pts, [r * 1.2, r * 1.36, r * 1.2, r * 1.05], relief=r * 1.3,
+                      shade=0.97, ao=0.3, role="folded", tone=0.55, nail=True)
             )
 
     tb = THUMB_BASE + rng.normal(0, 0.02, 2)
     tl = np.array([0.32, 0.26, 0.21]) * thumb_scale
     if thumb_up:
-        a0 = rng.uniform(25, 45) if label == 5 else rng.uniform(35, 55)
+        a0 = rng.uniform(28, 50) if label == 5 else rng.uniform(22, 48)
         pts = _chain(tb, a0, tl * np.array([1, rng.uniform(0.85, 1), rng.uniform(0.85, 1)]),
                      [0, rng.uniform(0, 18), rng.uniform(-5, 15)])
         thumb = _Part("chain", pts, [thumb_r * 1.4, thumb_r * 1.15, thumb_r * 1.02,
@@ -447,7 +453,7 @@ def _hand_parts(label: int, rng: np.random.Generator):
         # Over the curled fingers, holding them down: the fist is a compact ball.
         reach = 0.0 if label == 1 else 14.0
         pts = _chain(tb, rng.uniform(92, 102), tl * np.array([1.05, 0.95, 0.85]),
-                     [0, rng.uniform(38, 50) + reach * 0.5, rng.uniform(14, 24) + reach * 0.3])
+                     [0, rng.uniform(24, 50) + reach * 0.5, rng.uniform(5, 24) + reach * 0.3])
         # Its first bone lies in the ball of the thumb (part of the palm, one smooth contour);
         # the two phalanges cross the curled fingers.
         palm.blobs = (THENAR, (np.array(THENAR[1]), pts[1], THENAR[3], thumb_r * 1.25))
@@ -583,27 +589,42 @@ def render_image(label: int, rng: np.random.Generator) -> np.ndarray:
     parts, creases = _hand_parts(int(label), rng)
     palm_col, back_col = _skin_colour(rng)
 
-    # Pose. None of it depends on the label: the hand leans with its fingers up and to the
-    # left, and its forearm comes in from the lower right, a little more slanted than the hand
-    # (a bent wrist). The position is drawn for where a raised middle fingertip would be.
-    scale = rng.uniform(14.5, 19.5) * SUPERSAMPLE  # palm width
-    theta = np.deg2rad(rng.uniform(5, 45))
-    bend = np.deg2rad(rng.uniform(0, 25))
-    reach = 1.55 * scale
-    cx = rng.uniform(0.22, 0.44) * HI + reach * np.sin(theta)
-    cy = rng.uniform(0.09, 0.22) * HI + reach * np.cos(theta)
+    # Pose, as in the real photos: a large hand (it fills about half of the frame), roughly
+    # upright (leaning either way), its wrist leaving the picture at the bottom edge. The
+    # middle of the hand (from the wrist to the top of its highest part) is put near the middle
+    # of the frame; where exactly, its size and its tilt are drawn alike for every class.
+    # Class 0's ring is the hand turned on its side (knuckles towards the upper left, the arm
+    # coming in from the lower right or, mirrored, the other way round) as in the real "0"s.
+    scale = rng.uniform(19.0, 25.0) * SUPERSAMPLE  # palm width
+    tilt = rng.uniform(-28, 32)
+    if label == 0:
+        tilt += rng.uniform(15, 45)
+        scale *= 1.2
+    theta = np.deg2rad(tilt)
+    # The hand turned a little about its long axis (towards the thumb or away): narrower
+    # across, the digits keep their width. Class 0 is already seen from the side.
+    yaw = 1.0 if label == 0 else rng.uniform(0.68, 1.0)
+    bend = np.deg2rad(rng.normal(0, 8))
     c, s = np.cos(theta), np.sin(theta)
+    hand_pts = np.concatenate([np.asarray(p.points[0] if p.kind == "body" else p.points, float)
+                               for p in parts])
+    lo, hi = hand_pts.min(axis=0), hand_pts.max(axis=0)
+    mid = np.array([(lo[0] + hi[0]) / 2, (max(hi[1], 0.6) - 0.5) / 2])  # hand units
+    target = np.array([rng.uniform(0.40, 0.60), rng.uniform(0.40, 0.56)]) * HI
+    cx = target[0] - scale * (yaw * mid[0] * c - mid[1] * s)
+    cy = target[1] + scale * (yaw * mid[0] * s + mid[1] * c)
 
     def to_px(p):
         p = np.asarray(p, float)
-        px = cx + scale * (p[..., 0] * c - p[..., 1] * s)
-        py = cy - scale * (p[..., 0] * s + p[..., 1] * c)
+        px = cx + scale * (yaw * p[..., 0] * c - p[..., 1] * s)
+        py = cy - scale * (yaw * p[..., 0] * s + p[..., 1] * c)
         return np.stack([px, py], -1)
 
-    # The forearm, in hand units: from the wrist down and towards the thumb side, off the frame.
+    # The forearm, in hand units: from the wrist down (a slightly bent wrist), off the frame.
     fdir = np.array([np.sin(bend), -np.cos(bend)])
     wrist = np.array([0.02, -0.45])
     elbow = wrist + 5.0 * fdir
+    mirror = rng.random() < 0.5  # a left hand (or a mirrored camera): the scene flipped
     # Some people wear a sleeve that reaches into the picture.
     has_sleeve = rng.random() < 0.35
     sleeve_at = rng.uniform(1.25, 2.3)
@@ -614,8 +635,8 @@ def render_image(label: int, rng: np.random.Generator) -> np.ndarray:
     az = np.deg2rad(rng.uniform(-80, -20))
     el = np.deg2rad(rng.uniform(40, 70))
     light = np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
-    ambient = rng.uniform(0.40, 0.55)
-    diffuse = rng.uniform(0.50, 0.70)
+    ambient = rng.uniform(0.40, 0.75)  # from one lamp to a bright, diffusely lit room
+    diffuse = rng.uniform(0.30, 0.70)
     exposure = rng.uniform(1.02, 1.20)
     warm = np.array([1.0, rng.uniform(0.965, 0.99), rng.uniform(0.91, 0.95)])
 
@@ -623,6 +644,8 @@ def render_image(label: int, rng: np.random.Generator) -> np.ndarray:
     alpha = np.zeros((HI, HI), np.float64)
     yy, xx = np.mgrid[0:HI, 0:HI].astype(np.float64) + 0.5
     ao_width = rng.uniform(0.035, 0.06) * scale
+
+    rim_dark = rng.uniform(0.0, 1.0)  # how much the edges darken (a soft light: hardly)
 
     def shade(d, relief, gain, rim=0.14):
         """Lambert shading with a normal estimated from the distance field ``d``."""
@@ -632,7 +655,7 @@ def render_image(label: int, rng: np.random.Generator) -> np.ndarray:
         nz = np.sqrt(np.clip(1.0 - tt * tt, 0.0, 1.0))
         lam = (gx / gn * tt) * light[0] + (gy / gn * tt) * light[1] + nz * light[2]
         sh = ambient + diffuse * np.clip(lam, 0.0, None)
-        return sh * (1.0 - rim * tt**4) * gain  # rim darkening where the surface turns away
+        return sh * (1.0 - rim * rim_dark * tt**4) * gain  # rim darkening where the surface turns away
 
     def composite(y0, y1, x0, x1, d, col, ao):
         a = np.clip(0.5 - d, 0.0, 1.0)
@@ -647,16 +670,19 @@ def render_image(label: int, rng: np.random.Generator) -> np.ndarray:
         if part.kind == "body":
             V = to_px(part.points[0])
             wa, wb = to_px(wrist), to_px(elbow)
-            x0 = max(0, int(min(V[:, 0].min(), wa[0]) - 0.5 * scale))
-            y0 = max(0, int(min(V[:, 1].min(), wa[1]) - 0.3 * scale))
-            x1 = y1 = HI
+            box = np.concatenate([V, [wa, wb]])
+            x0 = max(0, int(box[:, 0].min() - 0.6 * scale))
+            y0 = max(0, int(box[:, 1].min() - 0.6 * scale))
+            x1 = min(HI, int(box[:, 0].max() + 0.6 * scale) + 1)
+            y1 = min(HI, int(box[:, 1].max() + 0.6 * scale) + 1)
             X, Y = xx[y0:y1, x0:x1], yy[y0:y1, x0:x1]
             # Shrink the polygon's distance by the rounding radius: rounded corners.
-            d = _polygon(X, Y, V) - 0.028 * scale
+            d = _polygon(X, Y, V) - part.rounding * scale
             for a_, b_, ra, rb in part.blobs:
                 blob = _capsule(X, Y, to_px(a_), to_px(b_), ra * scale, rb * scale)
                 d = _smin(d, blob, 0.15 * scale)
-            d = _smin(d, _capsule(X, Y, wa, wb, 0.33 * scale, 0.46 * scale), 0.22 * scale)
+            arm = (0.25, 0.34) if label == 0 else (0.33, 0.46)  # seen from the side: slimmer
+            d = _smin(d, _capsule(X, Y, wa, wb, arm[0] * scale, arm[1] * scale), 0.22 * scale)
             # The forearm is the back-of-hand colour, the hand its own tone.
             v = (-(X - cx) * s - (Y - cy) * c) / scale  # hand-frame height of each pixel
             t = np.clip((-0.5 - v) / 0.5, 0, 1)[..., None]
@@ -674,10 +700,10 @@ def render_image(label: int, rng: np.random.Generator) -> np.ndarray:
                 colour[y0:y1, x0:x1] *= (1 - rng.uniform(0.06, 0.14) * dark * inside)[..., None]
             if has_sleeve:  # a flat-cut cuff around the forearm, from sleeve_at on
                 ux, uy = to_px(fdir) - to_px([0.0, 0.0])
-                ux, uy = ux / scale, uy / scale
+                ux, uy = np.array([ux, uy]) / np.hypot(ux, uy)
                 along = (X - wa[0]) * ux + (Y - wa[1]) * uy
                 across = np.abs(-(X - wa[0]) * uy + (Y - wa[1]) * ux)
-                rad = (0.56 + 0.03 * along / scale) * scale
+                rad = (arm[0] + 0.23 + 0.03 * along / scale) * scale
                 ds = np.maximum(across - rad, sleeve_at * scale - along)
                 fold = 1.0 - 0.35 * (across / rad) ** 2
                 cloth = sleeve_col * (ambient + diffuse * light[2]) * fold[..., None]
@@ -721,9 +747,11 @@ def render_image(label: int, rng: np.random.Generator) -> np.ndarray:
         composite(y0, y1, x0, x1, d, col, part.ao)
 
     # Skin texture: low-frequency blotches and fine grain.
-    tex = rng.uniform(0.02, 0.06) * _smooth_noise(rng, (HI, HI), 8)
-    tex = 1 + tex + 0.02 * _smooth_noise(rng, (HI, HI), 40)
-    colour *= tex[..., None]
+    tex = rng.uniform(0.03, 0.09) * _smooth_noise(rng, (HI, HI), 8)
+    tex = 1 + tex + rng.uniform(0.02, 0.05) * _smooth_noise(rng, (HI, HI), 40)
+    # Blood under the skin: redder and darker patches (knuckles, fingertips, creases).
+    red = rng.uniform(0.0, 0.08) * np.clip(_smooth_noise(rng, (HI, HI), 14), 0, 1)
+    colour *= tex[..., None] * (1 - red[..., None] * np.array([0.2, 1.0, 1.0]))
 
     # Down to 64x64 (box filter; colour is premultiplied by coverage).
     f = SUPERSAMPLE
@@ -732,8 +760,8 @@ def render_image(label: int, rng: np.random.Generator) -> np.ndarray:
 
     # The wall: off-white to light grey, brighter towards the lamp, a little texture.
     n = IMAGE_SIZE
-    wall = rng.uniform(0.74, 0.92) * np.array(
-        [1.0, 1.0 + rng.normal(0, 0.004), 1.0 + rng.normal(0, 0.008)]
+    wall = rng.uniform(0.68, 0.95) * np.array(
+        [1.0, 1.0 + rng.normal(0, 0.02), 1.0 + rng.normal(-0.02, 0.04)]
     )
     gyy, gxx = np.mgrid[0:n, 0:n] / n - 0.5
     ramp = (gxx * np.cos(az) + gyy * np.sin(az)) * rng.uniform(0.05, 0.25)
@@ -756,9 +784,17 @@ def render_image(label: int, rng: np.random.Generator) -> np.ndarray:
     # Warm light, a little white-balance jitter, bright exposure (highlights clip).
     img = img * warm * exposure * (1 + rng.normal(0, 0.008, 3))
 
+    if mirror:
+        img = img[:, ::-1]
+    # Camera processing: contrast (a gamma curve) and colour saturation vary.
+    img = np.clip(img, 0.0, None) ** rng.uniform(0.8, 1.25)
+    grey = img.mean(axis=-1, keepdims=True)
+    img = grey + (img - grey) * rng.uniform(0.65, 1.3)
     # Camera: a slight shake, lens softness, sensor noise, then JPEG.
-    img = _motion_blur(img, rng.uniform(0.0, 1.6), rng.uniform(0, np.pi))
-    img = _blur(img, rng.uniform(0.25, 0.55))
+    # (The real photos are sharper than blur alone leaves them: phone cameras sharpen.)
+    img = _motion_blur(img, rng.uniform(0.0, 0.9), rng.uniform(0, np.pi))
+    img = _blur(img, rng.uniform(0.0, 0.45))
+    img = img + rng.uniform(0.0, 0.8) * (img - _blur(img, 1.0))
     noise = rng.uniform(0.004, 0.012)
     img = img + rng.normal(0, noise, img.shape)
     img = img + rng.normal(0, noise * 0.6, img.shape[:2])[..., None]
