@@ -464,8 +464,8 @@ def _hand_parts(label: int, rng: np.random.Generator):
         pts = _chain(tb, rng.uniform(122, 140), np.array([0.28, 0.22, 0.17]) * thumb_scale,
                      [0, rng.uniform(15, 30), rng.uniform(0, 15)])
         thumb = _Part("chain", pts, [thumb_r * 1.3, thumb_r * 1.12, thumb_r * 1.05,
-                                     thumb_r * 0.95], relief=thumb_r, shade=1.03,
-                      role="thumb-folded", tone=0.35, nail=True)
+                                     thumb_r * 0.95], relief=thumb_r * 1.6, shade=0.97,
+                      ao=0.2, role="thumb-folded", tone=0.15, nail=True)
 
     parts = [palm, *folded]
     parts += [*up, thumb] if thumb_up else [thumb, *up]
@@ -598,13 +598,13 @@ def render_image(label: int, rng: np.random.Generator) -> np.ndarray:
     scale = rng.uniform(19.0, 25.0) * SUPERSAMPLE  # palm width
     tilt = rng.uniform(-28, 32)
     if label == 0:
-        tilt += rng.uniform(15, 45)
+        tilt += rng.uniform(5, 40)
         scale *= 1.2
     theta = np.deg2rad(tilt)
     # The hand turned a little about its long axis (towards the thumb or away): narrower
     # across, the digits keep their width. Class 0 is already seen from the side.
     yaw = 1.0 if label == 0 else rng.uniform(0.68, 1.0)
-    bend = np.deg2rad(rng.normal(0, 8))
+    bend = np.deg2rad(rng.uniform(-8, 30))  # the forearm leaves towards the thumb's side
     c, s = np.cos(theta), np.sin(theta)
     hand_pts = np.concatenate([np.asarray(p.points[0] if p.kind == "body" else p.points, float)
                                for p in parts])
@@ -646,12 +646,14 @@ def render_image(label: int, rng: np.random.Generator) -> np.ndarray:
     ao_width = rng.uniform(0.035, 0.06) * scale
 
     rim_dark = rng.uniform(0.0, 1.0)  # how much the edges darken (a soft light: hardly)
+    edge = rng.uniform(0.6, 0.95)  # how far the normal turns away at an outline
 
     def shade(d, relief, gain, rim=0.14):
         """Lambert shading with a normal estimated from the distance field ``d``."""
         gy, gx = np.gradient(d)
         gn = np.sqrt(gx * gx + gy * gy) + 1e-6
-        tt = 1.0 - np.clip(-d / (relief * scale), 0.0, 1.0)  # 1 at the edge, 0 deep inside
+        # 1 at the edge (up to ``edge``: skin scatters light, edges hardly go dark), 0 inside
+        tt = edge * (1.0 - np.clip(-d / (relief * scale), 0.0, 1.0))
         nz = np.sqrt(np.clip(1.0 - tt * tt, 0.0, 1.0))
         lam = (gx / gn * tt) * light[0] + (gy / gn * tt) * light[1] + nz * light[2]
         sh = ambient + diffuse * np.clip(lam, 0.0, None)
