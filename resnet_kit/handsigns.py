@@ -11,12 +11,14 @@ The poses, one per class as in those photos:
   3: thumb, index and middle out, ring and little finger curled; 4: the four fingers up, the
   thumb folded across the palm; 5: all five spread.
 
-Palm to the camera for 1-5. The hand is fairly small in the frame (palm 14.5-19.5 px wide),
-tilted 5-45 degrees with its fingers leaning up and to the left, and its forearm comes in
-diagonally from the lower right (the wrist bent by up to 25 degrees more) and runs off the
-bottom or right edge; about a third of the arms wear a sleeve, whose cuff sometimes shows.
-Pose, size, tilt, position, skin tone, light, wall and camera are drawn the same way for
-every class; only the hand's shape depends on the label.
+Palm to the camera for 1-5 (the hand turned a little about its long axis: 0.68-1.0 of its
+full width). The hand is large in the frame as in real photos (palm 16.5-22.5 px wide), its
+middle near the middle of the frame, tilted -28 to 32 degrees (0's ring 5-40 degrees more:
+the hand on its side), and its forearm leaves the picture at the bottom edge, slanting towards
+the thumb's side; half of the scenes are mirrored (a left hand). About a third of the arms
+wear a sleeve, whose cuff sometimes shows. Size, tilt, position, mirroring, skin tone, light,
+wall, clutter and camera are drawn the same way for every class; only the hand's shape (and
+0's extra turn) depends on the label.
 
 How an image is made (see :func:`render_image`):
 
@@ -410,7 +412,7 @@ def _hand_parts(label: int, rng: np.random.Generator):
     elif label == 2:  # a wide V
         fan = np.r_[-rng.uniform(12, 22), rng.uniform(10, 19), 0, 0]
     elif label == 3:  # index and middle spread wide (the thumb too, below)
-        fan = np.r_[-rng.uniform(10, 22), rng.uniform(6, 16), 0, 0]
+        fan = np.r_[-rng.uniform(14, 28), rng.uniform(8, 20), 0, 0]
     else:  # spread fingers, with clear gaps between them
         spread = rng.uniform(7, 14) if label == 4 else rng.uniform(11, 20)
         fan = np.array([-1.2, -0.3, 0.6, 1.5]) * spread + rng.normal(0, 2.0, 4)
@@ -444,7 +446,7 @@ def _hand_parts(label: int, rng: np.random.Generator):
     tb = THUMB_BASE + rng.normal(0, 0.02, 2)
     tl = np.array([0.32, 0.26, 0.21]) * thumb_scale
     if thumb_up:
-        a0 = rng.uniform(28, 50) if label == 5 else rng.uniform(22, 48)
+        a0 = rng.uniform(28, 50) if label == 5 else rng.uniform(15, 40)
         pts = _chain(tb, a0, tl * np.array([1, rng.uniform(0.85, 1), rng.uniform(0.85, 1)]),
                      [0, rng.uniform(0, 18), rng.uniform(-5, 15)])
         thumb = _Part("chain", pts, [thumb_r * 1.4, thumb_r * 1.15, thumb_r * 1.02,
@@ -595,11 +597,10 @@ def render_image(label: int, rng: np.random.Generator) -> np.ndarray:
     # of the frame; where exactly, its size and its tilt are drawn alike for every class.
     # Class 0's ring is the hand turned on its side (knuckles towards the upper left, the arm
     # coming in from the lower right or, mirrored, the other way round) as in the real "0"s.
-    scale = rng.uniform(19.0, 25.0) * SUPERSAMPLE  # palm width
+    scale = rng.uniform(16.5, 22.5) * SUPERSAMPLE  # palm width
     tilt = rng.uniform(-28, 32)
     if label == 0:
         tilt += rng.uniform(5, 40)
-        scale *= 1.2
     theta = np.deg2rad(tilt)
     # The hand turned a little about its long axis (towards the thumb or away): narrower
     # across, the digits keep their width. Class 0 is already seen from the side.
@@ -610,7 +611,7 @@ def render_image(label: int, rng: np.random.Generator) -> np.ndarray:
                                for p in parts])
     lo, hi = hand_pts.min(axis=0), hand_pts.max(axis=0)
     mid = np.array([(lo[0] + hi[0]) / 2, (max(hi[1], 0.6) - 0.5) / 2])  # hand units
-    target = np.array([rng.uniform(0.40, 0.60), rng.uniform(0.40, 0.56)]) * HI
+    target = np.array([rng.uniform(0.40, 0.60), rng.uniform(0.42, 0.60)]) * HI
     cx = target[0] - scale * (yaw * mid[0] * c - mid[1] * s)
     cy = target[1] + scale * (yaw * mid[0] * s + mid[1] * c)
 
@@ -771,6 +772,17 @@ def render_image(label: int, rng: np.random.Generator) -> np.ndarray:
     blotch = rng.uniform(0.01, 0.03) * _smooth_noise(rng, (n, n), 5)
     bg = wall[None, None] * (1 + ramp[..., None] + blotch[..., None])
     bg = bg * (1 + 0.01 * _smooth_noise(rng, (n, n), 24)[..., None])
+    # Now and then something else on the wall or at its edge (a door frame, a shelf, a poster,
+    # a table edge): soft-edged boxes of other tones, never where the class could leak from.
+    for _ in range(rng.choice(4, p=[0.55, 0.25, 0.12, 0.08])):
+        bx0, bx1 = np.sort(rng.uniform(-0.2, 1.2, 2)) * n
+        by0, by1 = np.sort(rng.uniform(-0.2, 1.2, 2)) * n
+        soft = rng.uniform(0.3, 1.5)
+        inside = (np.clip((gxx + 0.5) * n - bx0, 0, soft) * np.clip(bx1 - (gxx + 0.5) * n, 0, soft)
+                  * np.clip((gyy + 0.5) * n - by0, 0, soft)
+                  * np.clip(by1 - (gyy + 0.5) * n, 0, soft)) / soft**4
+        tone = rng.uniform(0.25, 1.0) * (1 + rng.normal(0, 0.08, 3))
+        bg = bg * (1 - inside[..., None]) + tone * inside[..., None]
     # Soft grey shadow of the hand on the wall, away from the lamp: to the lower left.
     dist = rng.uniform(2.5, 7.0)
     planar = np.hypot(light[0], light[1]) + 1e-9
@@ -783,6 +795,10 @@ def render_image(label: int, rng: np.random.Generator) -> np.ndarray:
     bg = bg * (1 - rng.uniform(0.2, 0.38) * shadow)[..., None]
 
     img = colour + bg * (1 - alpha[..., None])
+    if rng.random() < 0.3:  # a soft shadow across the scene (a window frame, a person)
+        ang = rng.uniform(0, 2 * np.pi)
+        band = (gxx * np.cos(ang) + gyy * np.sin(ang)) * n - rng.uniform(-20, 20)
+        img = img * (1 - rng.uniform(0.1, 0.35) / (1 + np.exp(-band / rng.uniform(1, 5))))[..., None]
     # Warm light, a little white-balance jitter, bright exposure (highlights clip).
     img = img * warm * exposure * (1 + rng.normal(0, 0.008, 3))
 
