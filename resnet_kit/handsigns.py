@@ -410,11 +410,11 @@ def _hand_parts(label: int, rng: np.random.Generator):
     if label == 1:
         fan = np.r_[rng.uniform(-8, 4), 0, 0, 0]
     elif label == 2:  # a wide V
-        fan = np.r_[-rng.uniform(12, 22), rng.uniform(10, 19), 0, 0]
+        fan = np.r_[-rng.uniform(14, 26), rng.uniform(12, 22), 0, 0]
     elif label == 3:  # index and middle spread wide (the thumb too, below)
         fan = np.r_[-rng.uniform(14, 28), rng.uniform(8, 20), 0, 0]
     else:  # spread fingers, with clear gaps between them
-        spread = rng.uniform(7, 14) if label == 4 else rng.uniform(11, 20)
+        spread = rng.uniform(10, 18) if label == 4 else rng.uniform(14, 24)
         fan = np.array([-1.2, -0.3, 0.6, 1.5]) * spread + rng.normal(0, 2.0, 4)
 
     palm = _Part(
@@ -597,28 +597,35 @@ def render_image(label: int, rng: np.random.Generator) -> np.ndarray:
     # of the frame; where exactly, its size and its tilt are drawn alike for every class.
     # Class 0's ring is the hand turned on its side (knuckles towards the upper left, the arm
     # coming in from the lower right or, mirrored, the other way round) as in the real "0"s.
-    scale = rng.uniform(16.5, 22.5) * SUPERSAMPLE  # palm width
+    scale = rng.uniform(22.0, 27.0) * SUPERSAMPLE  # palm width
     tilt = rng.uniform(-28, 32)
     if label == 0:
-        tilt += rng.uniform(5, 40)
+        tilt += rng.uniform(0, 20)
     theta = np.deg2rad(tilt)
     # The hand turned a little about its long axis (towards the thumb or away): narrower
     # across, the digits keep their width. Class 0 is already seen from the side.
-    yaw = 1.0 if label == 0 else rng.uniform(0.68, 1.0)
+    yaw = 1.0 if label == 0 else rng.uniform(0.6, 0.95)
     bend = np.deg2rad(rng.uniform(-8, 30))  # the forearm leaves towards the thumb's side
+    # Seen from the camera the hand is longer than its palm is wide (about 2.5 palm widths
+    # from the wrist to the middle fingertip in the photos): stretched along its length; the
+    # digits keep their width.
+    stretch = rng.uniform(1.1, 1.3)
     c, s = np.cos(theta), np.sin(theta)
     hand_pts = np.concatenate([np.asarray(p.points[0] if p.kind == "body" else p.points, float)
                                for p in parts])
     lo, hi = hand_pts.min(axis=0), hand_pts.max(axis=0)
     mid = np.array([(lo[0] + hi[0]) / 2, (max(hi[1], 0.6) - 0.5) / 2])  # hand units
-    target = np.array([rng.uniform(0.40, 0.60), rng.uniform(0.42, 0.60)]) * HI
-    cx = target[0] - scale * (yaw * mid[0] * c - mid[1] * s)
-    cy = target[1] + scale * (yaw * mid[0] * s + mid[1] * c)
+    # Across: the hand's middle near the frame's; up and down: the wrist at the bottom edge,
+    # so an open hand reaches higher than a fist or the ring, as in the photos.
+    target = np.array([rng.uniform(0.40, 0.60), rng.uniform(0.94, 1.04)]) * HI
+    wrist_v = -0.45
+    cx = target[0] - scale * (yaw * mid[0] * c - stretch * mid[1] * s)
+    cy = target[1] + scale * (yaw * 0.02 * s + stretch * wrist_v * c)
 
     def to_px(p):
         p = np.asarray(p, float)
-        px = cx + scale * (yaw * p[..., 0] * c - p[..., 1] * s)
-        py = cy - scale * (yaw * p[..., 0] * s + p[..., 1] * c)
+        px = cx + scale * (yaw * p[..., 0] * c - stretch * p[..., 1] * s)
+        py = cy - scale * (yaw * p[..., 0] * s + stretch * p[..., 1] * c)
         return np.stack([px, py], -1)
 
     # The forearm, in hand units: from the wrist down (a slightly bent wrist), off the frame.
@@ -687,7 +694,7 @@ def render_image(label: int, rng: np.random.Generator) -> np.ndarray:
             arm = (0.25, 0.34) if label == 0 else (0.33, 0.46)  # seen from the side: slimmer
             d = _smin(d, _capsule(X, Y, wa, wb, arm[0] * scale, arm[1] * scale), 0.22 * scale)
             # The forearm is the back-of-hand colour, the hand its own tone.
-            v = (-(X - cx) * s - (Y - cy) * c) / scale  # hand-frame height of each pixel
+            v = (-(X - cx) * s - (Y - cy) * c) / (scale * stretch)  # hand-frame height of each pixel
             t = np.clip((-0.5 - v) / 0.5, 0, 1)[..., None]
             base = tone_col[None, None] * (1 - t) + back_col[None, None] * t * 0.97
             composite(y0, y1, x0, x1, d, base * shade(d, part.relief, 1.0)[..., None], part.ao)
@@ -764,7 +771,7 @@ def render_image(label: int, rng: np.random.Generator) -> np.ndarray:
     # The wall: off-white to light grey, brighter towards the lamp, a little texture.
     n = IMAGE_SIZE
     wall = rng.uniform(0.68, 0.95) * np.array(
-        [1.0, 1.0 + rng.normal(0, 0.02), 1.0 + rng.normal(-0.02, 0.04)]
+        [1.0, 1.0 + rng.normal(0, 0.012), 1.0 + rng.normal(0.015, 0.025)]
     )
     gyy, gxx = np.mgrid[0:n, 0:n] / n - 0.5
     ramp = (gxx * np.cos(az) + gyy * np.sin(az)) * rng.uniform(0.05, 0.25)
@@ -774,7 +781,7 @@ def render_image(label: int, rng: np.random.Generator) -> np.ndarray:
     bg = bg * (1 + 0.01 * _smooth_noise(rng, (n, n), 24)[..., None])
     # Now and then something else on the wall or at its edge (a door frame, a shelf, a poster,
     # a table edge): soft-edged boxes of other tones, never where the class could leak from.
-    for _ in range(rng.choice(4, p=[0.55, 0.25, 0.12, 0.08])):
+    for _ in range(rng.choice(4, p=[0.85, 0.09, 0.04, 0.02])):
         bx0, bx1 = np.sort(rng.uniform(-0.2, 1.2, 2)) * n
         by0, by1 = np.sort(rng.uniform(-0.2, 1.2, 2)) * n
         soft = rng.uniform(0.3, 1.5)
