@@ -654,6 +654,10 @@ def render_image(label: int, rng: np.random.Generator) -> np.ndarray:
     ao_width = rng.uniform(0.035, 0.06) * scale
 
     rim_dark = rng.uniform(0.0, 1.0)  # how much the edges darken (a soft light: hardly)
+    # How much inner detail the camera resolves (creases, nails, the shadows between digits):
+    # from none (soft light, a far or blurred hand) to all. A network must count the digits
+    # by their shape, not by lines inside the hand that photos show differently.
+    detail = rng.uniform(0.0, 1.0)
     edge = rng.uniform(0.6, 0.95)  # how far the normal turns away at an outline
 
     def shade(d, relief, gain, rim=0.14):
@@ -697,7 +701,7 @@ def render_image(label: int, rng: np.random.Generator) -> np.ndarray:
             v = (-(X - cx) * s - (Y - cy) * c) / (scale * stretch)  # hand-frame height of each pixel
             t = np.clip((-0.5 - v) / 0.5, 0, 1)[..., None]
             base = tone_col[None, None] * (1 - t) + back_col[None, None] * t * 0.97
-            composite(y0, y1, x0, x1, d, base * shade(d, part.relief, 1.0)[..., None], part.ao)
+            composite(y0, y1, x0, x1, d, base * shade(d, part.relief, 1.0)[..., None], part.ao * detail)
             if creases:  # palm creases, on the palm only (before the fingers cover it)
                 inside = np.clip(-d / (0.05 * scale), 0, 1) * (v > -0.55)
                 dark = np.zeros_like(X)
@@ -707,7 +711,7 @@ def render_image(label: int, rng: np.random.Generator) -> np.ndarray:
                     for k in range(len(Pl) - 1):
                         dl = np.minimum(dl, _capsule(X, Y, Pl[k], Pl[k + 1], 0.0, 0.0))
                     dark = np.maximum(dark, np.exp(-((dl / (0.013 * scale)) ** 2)))
-                colour[y0:y1, x0:x1] *= (1 - rng.uniform(0.06, 0.14) * dark * inside)[..., None]
+                colour[y0:y1, x0:x1] *= (1 - rng.uniform(0.06, 0.14) * detail * dark * inside)[..., None]
             if has_sleeve:  # a flat-cut cuff around the forearm, from sleeve_at on
                 ux, uy = to_px(fdir) - to_px([0.0, 0.0])
                 ux, uy = np.array([ux, uy]) / np.hypot(ux, uy)
@@ -737,7 +741,7 @@ def render_image(label: int, rng: np.random.Generator) -> np.ndarray:
         base = np.broadcast_to(tone_col, X.shape + (3,))
         # Joint creases across the finger: darker lines at the inner joints.
         crease = np.ones_like(X)
-        part_crease = 0.24 if part.role in ("raised", "thumb-up") else 0.1
+        part_crease = (0.24 if part.role in ("raised", "thumb-up") else 0.1) * detail
         for k in range(1, len(P) - 1) if part.joints is None else part.joints:
             dj = np.sqrt((X - P[k][0]) ** 2 + (Y - P[k][1]) ** 2)
             crease *= 1 - part_crease * np.exp(-((dj / (0.3 * R[k])) ** 2))
@@ -750,11 +754,11 @@ def render_image(label: int, rng: np.random.Generator) -> np.ndarray:
             else:  # back of the finger to the camera: the whole nail
                 na, nb, nr, mix = tip - u * 1.2 * R[-1], tip - u * 0.3 * R[-1], 0.58 * R[-1], 0.3
             dn = _capsule(X, Y, na, nb, nr, nr)
-            an = np.clip(0.5 - dn / 2.0, 0.0, 1.0)[..., None] * mix
+            an = np.clip(0.5 - dn / 2.0, 0.0, 1.0)[..., None] * mix * detail
             nail_col = np.array([0.97, 0.86, 0.82])
             base = base * (1 - an) + nail_col * an
         col = base * shade(d, part.relief, part.shade, 0.08)[..., None]
-        composite(y0, y1, x0, x1, d, col, part.ao)
+        composite(y0, y1, x0, x1, d, col, part.ao * detail)
 
     # Skin texture: low-frequency blotches and fine grain.
     tex = rng.uniform(0.03, 0.09) * _smooth_noise(rng, (HI, HI), 8)
