@@ -235,6 +235,9 @@ KNUCKLE_V = np.array([0.48, 0.54, 0.50, 0.40])
 FINGER_LEN = np.array([0.88, 1.0, 0.93, 0.72])
 FINGER_RAD = np.array([0.104, 0.108, 0.101, 0.089])
 PHALANX = np.array([0.45, 0.31, 0.24])
+# Raised digits look longer in the photos than a palm-width hand model gives (about 2.5 palm
+# widths from the wrist to the middle fingertip): the camera sees the palm foreshortened.
+RAISED_REACH = 1.2
 PALM = np.array(
     [
         [-0.40, -0.52],
@@ -414,7 +417,7 @@ def _hand_parts(label: int, rng: np.random.Generator):
     elif label == 3:  # index and middle spread wide (the thumb too, below)
         fan = np.r_[-rng.uniform(14, 28), rng.uniform(8, 20), 0, 0]
     else:  # spread fingers, with clear gaps between them
-        spread = rng.uniform(10, 18) if label == 4 else rng.uniform(14, 24)
+        spread = rng.uniform(12, 20) if label == 4 else rng.uniform(15, 25)
         fan = np.array([-1.2, -0.3, 0.6, 1.5]) * spread + rng.normal(0, 2.0, 4)
 
     palm = _Part(
@@ -426,7 +429,7 @@ def _hand_parts(label: int, rng: np.random.Generator):
         L, r = lengths[f], radii[f]
         if f in raised:
             fs = rng.uniform(0.88, 1.0, 3)  # foreshortening from a slight bend
-            pts = _chain(base, 90 + fan[f], L * PHALANX * fs, np.r_[0.0, rng.normal(0, 4, 2)])
+            pts = _chain(base, 90 + fan[f], RAISED_REACH * L * PHALANX * fs, np.r_[0.0, rng.normal(0, 4, 2)])
             up.append(_Part("chain", pts, [r, r * 1.0, r * 0.93, r * 0.86], relief=r,
                             role="raised", nail=True))
         else:
@@ -446,8 +449,8 @@ def _hand_parts(label: int, rng: np.random.Generator):
     tb = THUMB_BASE + rng.normal(0, 0.02, 2)
     tl = np.array([0.32, 0.26, 0.21]) * thumb_scale
     if thumb_up:
-        a0 = rng.uniform(28, 50) if label == 5 else rng.uniform(15, 40)
-        pts = _chain(tb, a0, tl * np.array([1, rng.uniform(0.85, 1), rng.uniform(0.85, 1)]),
+        a0 = rng.uniform(15, 45) if label == 5 else rng.uniform(10, 40)
+        pts = _chain(tb, a0, RAISED_REACH * tl * np.array([1, rng.uniform(0.85, 1), rng.uniform(0.85, 1)]),
                      [0, rng.uniform(0, 18), rng.uniform(-5, 15)])
         thumb = _Part("chain", pts, [thumb_r * 1.4, thumb_r * 1.15, thumb_r * 1.02,
                                      thumb_r * 0.9], relief=thumb_r, role="thumb-up")
@@ -604,12 +607,12 @@ def render_image(label: int, rng: np.random.Generator) -> np.ndarray:
     theta = np.deg2rad(tilt)
     # The hand turned a little about its long axis (towards the thumb or away): narrower
     # across, the digits keep their width. Class 0 is already seen from the side.
-    yaw = 1.0 if label == 0 else rng.uniform(0.6, 0.95)
+    yaw = 1.0 if label == 0 else rng.uniform(0.8, 1.0)
     bend = np.deg2rad(rng.uniform(-8, 30))  # the forearm leaves towards the thumb's side
     # Seen from the camera the hand is longer than its palm is wide (about 2.5 palm widths
     # from the wrist to the middle fingertip in the photos): stretched along its length; the
     # digits keep their width.
-    stretch = rng.uniform(1.1, 1.3)
+    stretch = rng.uniform(1.0, 1.1)
     c, s = np.cos(theta), np.sin(theta)
     hand_pts = np.concatenate([np.asarray(p.points[0] if p.kind == "body" else p.points, float)
                                for p in parts])
@@ -617,7 +620,9 @@ def render_image(label: int, rng: np.random.Generator) -> np.ndarray:
     mid = np.array([(lo[0] + hi[0]) / 2, (max(hi[1], 0.6) - 0.5) / 2])  # hand units
     # Across: the hand's middle near the frame's; up and down: the wrist at the bottom edge,
     # so an open hand reaches higher than a fist or the ring, as in the photos.
-    target = np.array([rng.uniform(0.40, 0.60), rng.uniform(0.94, 1.04)]) * HI
+    # (The ring is held higher: the hand on its side, more of the forearm in the picture.)
+    wrist_y = rng.uniform(0.72, 0.90) if label == 0 else rng.uniform(0.94, 1.04)
+    target = np.array([rng.uniform(0.40, 0.60), wrist_y]) * HI
     wrist_v = -0.45
     cx = target[0] - scale * (yaw * mid[0] * c - stretch * mid[1] * s)
     cy = target[1] + scale * (yaw * 0.02 * s + stretch * wrist_v * c)
