@@ -233,11 +233,11 @@ def _blur(img, sigma):
 KNUCKLE_U = np.array([0.34, 0.11, -0.12, -0.34])
 KNUCKLE_V = np.array([0.48, 0.54, 0.50, 0.40])
 FINGER_LEN = np.array([0.88, 1.0, 0.93, 0.72])
-FINGER_RAD = np.array([0.104, 0.108, 0.101, 0.089])
+FINGER_RAD = np.array([0.120, 0.124, 0.116, 0.102])
 PHALANX = np.array([0.45, 0.31, 0.24])
 # Raised digits look longer in the photos than a palm-width hand model gives (about 2.5 palm
 # widths from the wrist to the middle fingertip): the camera sees the palm foreshortened.
-RAISED_REACH = 1.2
+RAISED_REACH = 1.35
 PALM = np.array(
     [
         [-0.40, -0.52],
@@ -337,7 +337,7 @@ def _ring_parts(rng, radii, finger_scale, thumb_r):
     shift = np.array([0.1, rng.normal(0, 0.02)])  # the ring reaches left: move it all right
     body = SIDE * np.array([turn, 1.0]) + shift
     # The hole: an ellipse in front of the palm side, its right edge at the palm's edge.
-    rh = rng.uniform(0.2, 0.32) * finger_scale ** 0.5
+    rh = rng.uniform(0.12, 0.24) * finger_scale ** 0.5  # a small hole, as in the photos
     ecc = rng.uniform(-0.12, 0.18)
     tilt = rng.uniform(-30, 30)
     ha, hb = rh * (1 + ecc), rh * (1 - ecc)
@@ -417,7 +417,7 @@ def _hand_parts(label: int, rng: np.random.Generator):
     elif label == 3:  # index and middle spread wide (the thumb too, below)
         fan = np.r_[-rng.uniform(14, 28), rng.uniform(8, 20), 0, 0]
     else:  # spread fingers, with clear gaps between them
-        spread = rng.uniform(12, 20) if label == 4 else rng.uniform(15, 25)
+        spread = rng.uniform(8, 15) if label == 4 else rng.uniform(16, 26)
         fan = np.array([-1.2, -0.3, 0.6, 1.5]) * spread + rng.normal(0, 2.0, 4)
 
     palm = _Part(
@@ -449,8 +449,9 @@ def _hand_parts(label: int, rng: np.random.Generator):
     tb = THUMB_BASE + rng.normal(0, 0.02, 2)
     tl = np.array([0.32, 0.26, 0.21]) * thumb_scale
     if thumb_up:
-        a0 = rng.uniform(15, 45) if label == 5 else rng.uniform(10, 40)
-        pts = _chain(tb, a0, RAISED_REACH * tl * np.array([1, rng.uniform(0.85, 1), rng.uniform(0.85, 1)]),
+        a0 = rng.uniform(10, 40) if label == 5 else rng.uniform(5, 35)
+        # (A raised thumb stands well clear of the palm: in the photos it is as long as a finger.)
+        pts = _chain(tb, a0, 1.25 * RAISED_REACH * tl * np.array([1, rng.uniform(0.85, 1), rng.uniform(0.85, 1)]),
                      [0, rng.uniform(0, 18), rng.uniform(-5, 15)])
         thumb = _Part("chain", pts, [thumb_r * 1.4, thumb_r * 1.15, thumb_r * 1.02,
                                      thumb_r * 0.9], relief=thumb_r, role="thumb-up")
@@ -600,7 +601,7 @@ def render_image(label: int, rng: np.random.Generator) -> np.ndarray:
     # of the frame; where exactly, its size and its tilt are drawn alike for every class.
     # Class 0's ring is the hand turned on its side (knuckles towards the upper left, the arm
     # coming in from the lower right or, mirrored, the other way round) as in the real "0"s.
-    scale = rng.uniform(22.0, 27.0) * SUPERSAMPLE  # palm width
+    scale = rng.uniform(19.0, 24.0) * SUPERSAMPLE  # palm width
     tilt = rng.uniform(-28, 32)
     if label == 0:
         tilt += rng.uniform(0, 20)
@@ -621,7 +622,7 @@ def render_image(label: int, rng: np.random.Generator) -> np.ndarray:
     # Across: the hand's middle near the frame's; up and down: the wrist at the bottom edge,
     # so an open hand reaches higher than a fist or the ring, as in the photos.
     # (The ring is held higher: the hand on its side, more of the forearm in the picture.)
-    wrist_y = rng.uniform(0.72, 0.90) if label == 0 else rng.uniform(0.94, 1.04)
+    wrist_y = rng.uniform(0.72, 0.90) if label == 0 else rng.uniform(0.92, 1.02)
     target = np.array([rng.uniform(0.40, 0.60), wrist_y]) * HI
     wrist_v = -0.45
     cx = target[0] - scale * (yaw * mid[0] * c - stretch * mid[1] * s)
