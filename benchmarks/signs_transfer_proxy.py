@@ -10,6 +10,7 @@ full measurement stays `resnet50_training.py transfer --epochs 10 --seeds 0 1 2`
     python benchmarks/signs_transfer_proxy.py --eval-dir ../shared/real-signs --per-class 100
     python benchmarks/signs_transfer_proxy.py --eval-dir ../shared/real-signs --h5 data/signs/train_signs.h5
     python benchmarks/signs_transfer_proxy.py ... --logistic   # softmax regression too
+    python benchmarks/signs_transfer_proxy.py ... --shape-only # outlines only (skin masks)
 
 Rendered images use the seeds of the train split (``image_rng("train", i)``) with a balanced
 label order, so two renderers are compared on the same random streams; they are cached in
@@ -45,11 +46,21 @@ def rendered(per_class: int, cache: Path | None):
     return x, y
 
 
-def score(model, files, per_class_line=True):
+def skin_masks(x: np.ndarray) -> np.ndarray:
+    """Where the skin is (reddish and not dark), as a 0/1 image in three channels: what is left
+    of a picture when only the hand's outline counts. Misses very dark skin (such images are
+    left out of training in --shape-only)."""
+    f = x.astype(np.int32)
+    skin = ((f[..., 0] - f[..., 2]) > 30) & (f[..., 0] > 90)
+    return np.repeat(skin[..., None], 3, axis=-1).astype(np.float32)
+
+
+def score(model, files, shape_only=False):
     out = {}
     for path in files:
         x, y, _ = load_signs_split(path)
-        p = np.argmax(model.predict(normalize_images(x), batch_size=64, verbose=0), axis=1)
+        x = skin_masks(x) if shape_only else normalize_images(x)
+        p = np.argmax(model.predict(x, batch_size=64, verbose=0), axis=1)
         t = y.ravel()
         conf = np.zeros((6, 6), int)
         np.add.at(conf, (t, p), 1)
@@ -67,6 +78,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--logistic", action="store_true", help="also softmax regression (100 epochs)")
     ap.add_argument("--render-only", action="store_true")
+    ap.add_argument("--shape-only", action="store_true",
+                    help="train and score on skin masks: does the hands' outline alone transfer?")
     args = ap.parse_args()
 
     if args.h5 is not None:
@@ -84,7 +97,13 @@ def main() -> None:
     models = [("small CNN", sb.small_cnn, args.epochs)]
     if args.logistic:
         models.append(("softmax regression", sb.logistic, 100))
-    xn = normalize_images(x)
+    if args.shape_only:
+        xn = skin_masks(x)
+        keep = xn[..., 0].mean(axis=(1, 2)) > 0.08  # the mask found the hand
+        xn, y = xn[keep], y[keep]
+        print(f"shape only: {keep.sum()} of {keep.size} rendered images have a skin mask")
+    else:
+        xn = normalize_images(x)
     for name, build, epochs in models:
         for seed in args.seeds:
             setup(seed=seed, verbose=False)
@@ -96,7 +115,7 @@ def main() -> None:
             t0 = time.perf_counter()
             h = model.fit(xn, y, epochs=epochs, batch_size=32, verbose=0, shuffle=True)
             dt = time.perf_counter() - t0
-            for path, (acc, per, conf) in score(model, files).items():
+            for path, (acc, per, conf) in score(model, files, args.shape_only).items():
                 print(f"{name} seed {seed} {epochs} ep on {len(y)} images (train acc "
                       f"{h.history['accuracy'][-1]:.3f}, {dt:.0f} s) | {Path(path).name}: "
                       f"{acc:.3f} | per class " + " ".join(f"{a:.2f}" for a in per), flush=True)
