@@ -11,14 +11,16 @@ The poses, one per class as in those photos:
   3: thumb, index and middle out, ring and little finger curled; 4: the four fingers up, the
   thumb folded across the palm; 5: all five spread.
 
-Palm to the camera for 1-5 (the hand turned a little about its long axis: 0.68-1.0 of its
-full width). The hand is large in the frame as in real photos (palm 16.5-22.5 px wide), its
-middle near the middle of the frame, tilted -28 to 32 degrees (0's ring 5-40 degrees more:
-the hand on its side), and its forearm leaves the picture at the bottom edge, slanting towards
-the thumb's side; half of the scenes are mirrored (a left hand). About a third of the arms
-wear a sleeve, whose cuff sometimes shows. Size, tilt, position, mirroring, skin tone, light,
-wall, clutter and camera are drawn the same way for every class; only the hand's shape (and
-0's extra turn) depends on the label.
+Palm to the camera for 1-5 (the hand turned a little about its long axis: 0.8-1.0 of its full
+width; raised digits 1.35 palm widths long, as the photos show them). The hand is large in the
+frame (palm 19-24 px wide), its wrist at the bottom edge, so open hands reach near the top and
+fists stay lower, as in the photos; it is tilted -28 to 32 degrees (0's ring 0-20 degrees more
+and held higher: the hand on its side, more of the forearm showing), and its forearm leaves the
+picture slanting towards the thumb's side; half of the scenes are mirrored (a left hand). About
+a third of the arms wear a sleeve, whose cuff sometimes shows. Size, tilt, position, mirroring,
+skin tone, light, wall, clutter, how much inner detail shows (creases, nails, contact shadows:
+none to all) and camera are drawn the same way for every class; only the hand's shape (and
+0's extra turn and height) depends on the label.
 
 How an image is made (see :func:`render_image`):
 
@@ -595,10 +597,9 @@ def render_image(label: int, rng: np.random.Generator) -> np.ndarray:
     parts, creases = _hand_parts(int(label), rng)
     palm_col, back_col = _skin_colour(rng)
 
-    # Pose, as in the real photos: a large hand (it fills about half of the frame), roughly
-    # upright (leaning either way), its wrist leaving the picture at the bottom edge. The
-    # middle of the hand (from the wrist to the top of its highest part) is put near the middle
-    # of the frame; where exactly, its size and its tilt are drawn alike for every class.
+    # Pose, as in the real photos: a large hand, roughly upright (leaning either way), its
+    # wrist at the bottom edge (so open hands reach higher than fists), across the frame near
+    # its middle; where exactly, its size and its tilt are drawn alike for every class.
     # Class 0's ring is the hand turned on its side (knuckles towards the upper left, the arm
     # coming in from the lower right or, mirrored, the other way round) as in the real "0"s.
     scale = rng.uniform(19.0, 24.0) * SUPERSAMPLE  # palm width
