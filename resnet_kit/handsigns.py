@@ -451,6 +451,9 @@ def _hand_parts(label: int, rng: np.random.Generator):
     tb = THUMB_BASE + rng.normal(0, 0.02, 2)
     tl = np.array([0.32, 0.26, 0.21]) * thumb_scale
     if thumb_up:
+        # A raised thumb leaves the palm's side at about mid-height in the photos (its base
+        # joint), not at the wrist: the first bone hides in the ball of the thumb.
+        tb = tb + np.array([0.05, 0.15])
         a0 = rng.uniform(10, 40) if label == 5 else rng.uniform(5, 35)
         # (A raised thumb stands well clear of the palm: in the photos it is as long as a finger.)
         pts = _chain(tb, a0, 1.25 * RAISED_REACH * tl * np.array([1, rng.uniform(0.85, 1), rng.uniform(0.85, 1)]),
