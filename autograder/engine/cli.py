@@ -203,7 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "bubblewrap cannot start); every report row is then marked "
                         "'unsandboxed'")
         sp.add_argument("--student-timeout", type=int, default=None,
-                        help="wall-clock limit for one student's whole grading (default: twice the sum of all cell timeouts)")
+                        help="wall-clock limit for each sandbox of one student (default: the job's "
+                        "time budget, each cell that runs once at its timeout and a kernel start "
+                        "per notebook, plus 120 s; the judge: 3600 s)")
         sp.add_argument("--workers", type=int, default=None,
                         help="students graded at once on this machine, each job in its own "
                         "Dask worker process (default here: %d, the rule: one job per %s "
