@@ -238,9 +238,14 @@ def test_work_folders_do_not_keep_what_students_left(full_toy_batch):
 def test_no_single_student_holds_the_batch_past_its_cells_budget(full_toy_batch):
     """Cells have 10 s each (15 s training); a student whose cells all ran quickly must not
     keep the batch waiting until the whole-job wall clock."""
-    slow = {sid: s for sid, s in full_toy_batch.per_student_seconds.items()
-            if s and s > TOY_WALL - 10}
+    # harm_busy_neighbour spends its time on purpose (each kernel restart replays a cell that
+    # leaves 48 spinners, and its kernels start among them): the whole-job clock must end it.
+    spends_its_budget = {"harm_busy_neighbour"}
+    seconds = full_toy_batch.per_student_seconds
+    slow = {sid: s for sid, s in seconds.items()
+            if s and s > TOY_WALL - 10 and sid not in spends_its_budget}
     assert not slow, slow
+    assert all(seconds[sid] <= TOY_WALL + 15 for sid in spends_its_budget), seconds
 
 
 # --- nothing of the grading shell, and the probes that say so ---------------------------------

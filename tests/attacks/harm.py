@@ -363,13 +363,13 @@ def harm_parallel_writers(ctx):
         "    os.waitpid(k, 0)\n"
         "total = sum(os.path.getsize(os.path.join(home, f'w{i}')) for i in range(32)\n"
         "            if os.path.exists(os.path.join(home, f'w{i}')))\n"
-        "_probe('info:written-in-all', ok=True, bytes=total)\n"
-        "_probe('breach:wrote-past-the-disk-cap', ok=total > 2 * 2**30 + 2**20, bytes=total)\n"
-        "for i in range(32):\n"
+        "for i in range(32):  # room for the probes: a full disk takes no more lines\n"
         "    try:\n"
         "        os.unlink(os.path.join(home, f'w{i}'))\n"
         "    except OSError:\n"
-        "        pass\n")
+        "        pass\n"
+        "_probe('info:written-in-all', ok=True, bytes=total)\n"
+        "_probe('breach:wrote-past-the-disk-cap', ok=total > 2 * 2**30 + 2**20, bytes=total)\n")
     return one(ctx, "harm_parallel_writers", toy(ctx, square=RIGHT_SQUARE, cube=RIGHT_CUBE,
                                                  cells=[(None, body)]))
 

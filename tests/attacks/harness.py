@@ -44,8 +44,8 @@ GRADER_OWNED = {"reports", "submitted", "autograded", "feedback", "build", "grad
 # Flags a student must (not) get: spoofed grader errors, a forged executed notebook.
 FORBIDDEN_FLAGS = {"fb_spoof_grader_errors": ["timeout", "kernel died"]}
 REQUIRED_FLAGS = {"forge_journal_and_out": ["cell errors"],
-                  # the caps are hit, and the row says so
-                  "harm_parallel_writers": ["limit exceeded"],
+                  # the memory cap is hit, and the row says so (the writers' probe checks
+                  # the disk cap: it empties the disk before it reports)
                   "harm_memory_many_processes": ["limit exceeded"]}
 # Cells an attack's students must score exactly, "<notebook>/<grade_id>": (points, text the
 # cell's error must hold, or None): a fair maximum alone cannot say that the points come from
