@@ -228,3 +228,24 @@ def test_v2_support_enables_the_controllers_for_job_groups(tmp_path):
     found = cgroups._v2_support(tmp_path)
     assert found == cgroups.Support("v2", parents=(tmp_path,))
     assert (tmp_path / "cgroup.subtree_control").read_text() == "+memory +pids +cpu"
+
+
+def test_the_assignments_job_budget_caps_the_sum_of_cell_timeouts(tmp_path):
+    """A job's budget is every running cell at its timeout, unless the assignment's
+    JOB_BUDGET is smaller (resnets: 600 s where the sum is about 26 minutes)."""
+    from autograder.engine import jobs
+    from autograder.engine.course import Course
+    from autograder.engine.toy import TOY_ASSIGNMENT, make_toy_course
+
+    make_toy_course(tmp_path / "course")
+    sources = Course(tmp_path / "course", TOY_ASSIGNMENT).source_notebooks()
+    notebooks = {p.stem: nbformat.read(p, as_version=4) for p in sources}
+    budgets = {}
+    for cap in (None, 30):
+        settings = jobs.Settings(timeout=10, training_timeout=20, epochs=None, seed=0,
+                                 job_budget=cap)
+        jobs.prepare(tmp_path / "job", student="s", assignment=TOY_ASSIGNMENT,
+                     notebooks=notebooks, source_notebooks=sources, plan={}, settings=settings)
+        budgets[cap] = json.loads((tmp_path / "job/control/job.json").read_text())["budget_seconds"]
+    assert budgets[None] > 30 and budgets[30] == 30, budgets
+

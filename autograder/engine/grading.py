@@ -514,7 +514,7 @@ class Grader:
 
     def settings(self) -> jobs.Settings:
         limits = dataclasses.asdict(self.limits())
-        return jobs.Settings(timeout=self.timeout, training_timeout=self.training_timeout,
+        return jobs.Settings(job_budget=getattr(self.judging, "JOB_BUDGET", None),timeout=self.timeout, training_timeout=self.training_timeout,
                              epochs=self.epochs, seed=self.seed, sandbox=self.sandbox,
                              limits=limits)
 

@@ -58,6 +58,7 @@ class Settings:
     seed: int
     sandbox: bool = True
     limits: dict | None = None  # autograder.engine.sandbox.Limits fields
+    job_budget: int | None = None  # the assignment's cap on a job's time budget (seconds)
 
 
 def _nbg(cell) -> dict:
@@ -142,7 +143,8 @@ def prepare(job_dir: Path, *, student: str, assignment: str, notebooks: dict,
     (job_dir / "control" / "job.json").write_text(json.dumps({
         "notebooks": list(notebooks), "timeout": settings.timeout,
         "training_timeout": settings.training_timeout, **(executor or {}),
-        "budget_seconds": time_budget(prepared, settings.timeout, settings.training_timeout),
+        "budget_seconds": min(time_budget(prepared, settings.timeout, settings.training_timeout),
+                              settings.job_budget or float("inf")),
     }))
     # The kernel sees only the Keras calls: the plain-data calls' arguments stay out of its view.
     kernel_plan, _pristine = split_plan(plan)

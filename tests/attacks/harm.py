@@ -308,19 +308,24 @@ def harm_tmp_b_reader(ctx):
 # beside it time out; writers in parallel put 6 GiB on disk against a 2 GiB cap; memory was
 # capped per process only.)
 
-BUSY_CHILDREN = (
-    "import os, signal, time\n"
-    "def _spin(seconds):\n"
-    "    end = time.time() + seconds\n"
-    "    while time.time() < end:\n"
-    "        pass\n"
-    "for _ in range(48):\n"
-    "    if os.fork() == 0:\n"
-    "        signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
-    "        os.setsid()\n"
-    "        _spin(3600)\n"
-    "        os._exit(0)\n"
-    "_spin(6)\n")
+def busy_children(seconds: int) -> str:
+    """A cell that leaves 48 processes spinning for ``seconds`` (immune to the interrupt, each
+    in a session of its own) and spins 6 s itself."""
+    return ("import os, signal, time\n"
+            "def _spin(seconds):\n"
+            "    end = time.time() + seconds\n"
+            "    while time.time() < end:\n"
+            "        pass\n"
+            "for _ in range(48):\n"
+            "    if os.fork() == 0:\n"
+            "        signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+            "        os.setsid()\n"
+            f"        _spin({seconds})\n"
+            "        os._exit(0)\n"
+            "_spin(6)\n")
+
+
+BUSY_CHILDREN = busy_children(3600)
 
 
 @attack("harm_busy_neighbour", "harm", 4,
