@@ -20,7 +20,6 @@ from autograder.engine.inside.nbexec import BUDGET_USED_UP, NOT_RUN_ENAME, Gradi
 
 from conftest import needs_sandbox  # noqa: E402
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 MiB = 2**20
 ENV = {"LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
 LIMITS = sandbox.Limits(memory_bytes=1 * 2**30, processes=64, file_bytes=256 * MiB,

@@ -282,8 +282,9 @@ def _disk_state(work: Path, cap: int, not_fixed: str) -> dict:
     """How the work folder's size was held, and whether it was full at the end."""
     if not_fixed:
         return {"fixed": False, "why": not_fixed}
-    free = shutil.disk_usage(work).free
-    return {"fixed": True, "bytes": cap, "full": free < 2**20}
+    room = os.statvfs(work)
+    full = room.f_bavail * room.f_frsize < 2**20 or room.f_favail == 0  # bytes or files
+    return {"fixed": True, "bytes": cap, "full": full}
 
 
 def _take_out(spec: dict, work: Path) -> list[str]:
@@ -474,8 +475,8 @@ def _unpack(data: bytes, folder: Path) -> None:
 
 def run_in_fresh_process(spec_path: Path, python: str | None = None) -> dict:
     """Run the prepared job of ``spec_path`` in a new process (:func:`main`) and return its
-    outcome: its own mount namespace and signals, and none of the caller's threads or memory
-    around the sandbox's fork."""
+    outcome: its own signals and process group, and none of the caller's threads around the
+    sandbox's fork (a Dask worker's)."""
     import subprocess
 
     job = Path(json.loads(Path(spec_path).read_text())["job_dir"])
@@ -491,7 +492,6 @@ def run_in_fresh_process(spec_path: Path, python: str | None = None) -> dict:
 def run_packed(data: bytes, python: str | None = None) -> bytes:
     """On a worker: unpack a job, run it in a fresh process, return the finished job folder
     (``outcome.json`` in it) packed the same way. The work folders are gone by then."""
-    import subprocess
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="resnet-kit-job-") as tmp:
