@@ -514,9 +514,9 @@ class Grader:
 
     def settings(self) -> jobs.Settings:
         limits = dataclasses.asdict(self.limits())
-        return jobs.Settings(job_budget=getattr(self.judging, "JOB_BUDGET", None),timeout=self.timeout, training_timeout=self.training_timeout,
+        return jobs.Settings(timeout=self.timeout, training_timeout=self.training_timeout,
                              epochs=self.epochs, seed=self.seed, sandbox=self.sandbox,
-                             limits=limits)
+                             limits=limits, job_budget=getattr(self.judging, "JOB_BUDGET", None))
 
     def grade_source(self, source: Path) -> list[dict]:
         if self.release_dir is None:
@@ -624,9 +624,11 @@ class Grader:
             first = results[index]
             sf = self.students[first["student"]]
             try:
+                self.check_free_disk()  # before its first run's files are replaced
                 pending = self.start_student(sf)
             except Exception as exc:  # noqa: BLE001 - the first result stands, said so
-                first["details"].append(f"could not be graded again alone ({exc})")
+                first["details"].append(f"could not be graded again alone ({exc}): the "
+                                        "timeout beside other jobs stands")
                 self.write_result(first)
                 continue
             queue = [parallel.Job(sf.student, pending.spec, pending)]
