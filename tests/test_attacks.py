@@ -390,3 +390,21 @@ def test_resnets_honest_solution_beside_a_busy_neighbour_gets_its_grade_alone(
         resnets_beside_a_busy_neighbour):
     batch = resnets_beside_a_busy_neighbour
     assert not [v for a in batch.attacks for v in batch.violations(a.name)]
+
+
+@pytest.mark.attack
+@pytest.mark.slow
+@needs_sandbox
+def test_full_batch_no_job_passes_its_memory_cap(full_toy_batch):
+    """The cgroup's own peak for every job (harm_memory_many_processes asks for 12 GiB), where
+    the machine gives jobs a cgroup."""
+    from autograder.engine import cgroups, sandbox
+
+    if cgroups.support().version is None:
+        pytest.skip("no cgroup here: memory is capped per process only")
+    cap = sandbox.DEFAULT_LIMITS.total_memory_bytes
+    peaks = {sid: (r.get("usage") or {}).get("memory_peak")
+             for sid, r in full_toy_batch.results.items()}
+    measured = {sid: peak for sid, peak in peaks.items() if peak is not None}
+    assert measured.get("harm_memory_many_processes", 0) >= cap - 2**28  # it did press the cap
+    assert all(peak <= cap for peak in measured.values()), measured
