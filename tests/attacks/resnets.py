@@ -297,10 +297,10 @@ def r_model_small_cnn(ctx):
     return _files("r_model_small_cnn", _nb2_with_model_small_cnn(ctx, solved=False), RESNETS_NB2)
 
 
-@attack("r_model_small_cnn_resnet50_written", "forge", 17, assignment="resnets",
-        expect="ResNet50 right, `model` a small CNN: the visible test (on `model`) fails, the "
-               "ResNet-50 test passes, the accuracy test trains ResNet50()'s network and "
-               "passes: exactly 0 + 7 + 10")
+@attack("r_model_small_cnn_resnet50_written", "forge", 20, assignment="resnets",
+        expect="ResNet50 right, `model` a small CNN: the visible and hidden ResNet-50 tests "
+               "(both judge what ResNet50() builds) pass, the accuracy test trains ResNet50()'s "
+               "network and passes: exactly 3 + 7 + 10; `model` earns nothing")
 def r_model_small_cnn_resnet50_written(ctx):
     """Notebook 2 solved (ResNet50 correct), and `model` then replaced by a 4-layer CNN."""
     return _files("r_model_small_cnn_resnet50_written",
