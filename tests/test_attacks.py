@@ -314,20 +314,29 @@ def test_honest_student_beside_an_attacker_gets_its_grade_alone(beside_an_attack
 
 
 class _HostLoad:
-    """Busy processes on the host, outside any job (a compile, another user's notebook)."""
+    """Busy processes on the host, outside any job (a compile, another user's notebook), each
+    in a session of its own: the kernel's autogroup scheduling shares the CPU per session, so
+    one session of busy processes would only ever take its one share."""
+
+    MARKER = "resnet-kit-test-host-load"
 
     def __init__(self, processes: int):
         import subprocess
 
-        self.proc = subprocess.Popen(["/bin/sh", "-c", f"for i in $(seq {processes}); do "
-                                      "(while :; do :; done) & done; wait"],
-                                     start_new_session=True)
+        loop = f"while :; do :; done # {self.MARKER}"
+        for _ in range(processes):
+            subprocess.Popen(["setsid", "sh", "-c", loop], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def stop(self):
         import signal
 
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
+        for entry in Path("/proc").iterdir():
+            try:
+                if entry.name.isdigit() and self.MARKER.encode() in (entry / "cmdline").read_bytes():
+                    os.kill(int(entry.name), signal.SIGKILL)
+            except OSError:
+                pass
 
 
 @pytest.fixture(scope="module")
