@@ -424,6 +424,10 @@ class Grader:
         self.sandbox = sandbox
         self.seed = GRADER_SEED if seed is None else int(seed)
         self.release_dir: Path | None = None
+        # Students whose submissions recorded with earlier cells may be removed from the
+        # gradebook before grading (the demo class: graded again right after); anyone else's
+        # stop grading with what to do (Course.sync_gradebook).
+        self.replaceable: frozenset[str] = frozenset()
         self.noted = False
         self.workers = max(1, int(workers or 1))
         self.scheduler = scheduler
@@ -457,7 +461,12 @@ class Grader:
 
             sandbox.preflight()  # stops here, saying why and how to fix it, if it cannot start
         self.say(f"Generating the release of '{self.course.assignment}' (nbgrader generate_assignment)...")
-        self.release_dir = self.course.scratch_release()
+        release_dir = self.course.scratch_release()
+        # autograde restores and scores the cells the gradebook records: they must be the
+        # release's (a gradebook with submissions of other cells stops here, saying what to do)
+        for note in self.course.sync_gradebook(release_dir, self.replaceable):
+            self.say(f"note: {note}")
+        self.release_dir = release_dir
         self.release = {p.stem: nbformat.read(p, as_version=4) for p in sorted(self.release_dir.glob("*.ipynb"))}
         self.cells = graded_cells(self.release_dir)
         self.sources = self.course.source_notebooks()
