@@ -17,9 +17,9 @@ The parts, for use elsewhere: :func:`load_own_photo` reads any JPEG or PNG (any 
 photos rotated as the camera recorded, transparent pixels put on white), crops the largest
 square around the centre and resizes it to 64x64 like the training images (it raises
 :class:`OwnPhotoError`, whose message names the file and says what to do).
-:func:`predict_own_photo` scales the pixels to [0, 1] as ``resnet_kit.data.preprocess`` does
-and returns the six class probabilities. :func:`show_own_photo` draws the figure.
-:func:`try_own_photo` does all three and raises.
+:func:`predict_own_photo` scales the pixels with the training images' own function
+(``resnet_kit.data.normalize_images``) and returns the six class probabilities.
+:func:`show_own_photo` draws the figure. :func:`try_own_photo` does all three and raises.
 
 Nothing is written to stderr (nbgrader scores a cell with stderr output as failed).
 
@@ -123,14 +123,17 @@ def load_own_photo(path: str | os.PathLike, size: int = IMAGE_SIZE) -> np.ndarra
 
 
 def predict_own_photo(model, image: np.ndarray) -> np.ndarray:
-    """The model's six class probabilities for one (64, 64, 3) uint8 image (pixels / 255)."""
+    """The model's six class probabilities for one (64, 64, 3) uint8 image, scaled as the
+    training images are (``resnet_kit.data.normalize_images``)."""
     image = np.asarray(image)
     if image.shape != (IMAGE_SIZE, IMAGE_SIZE, 3):
         raise OwnPhotoError(
             f"expected a ({IMAGE_SIZE}, {IMAGE_SIZE}, 3) image, got shape {image.shape}; "
             "read the photo with load_own_photo first."
         )
-    x = image[None].astype(np.float32) / 255.0
+    from resnet_kit.data import normalize_images  # the training images' own scaling
+
+    x = normalize_images(image[None])
     p = np.asarray(model.predict(x, verbose=0), dtype=np.float64).reshape(-1)
     if p.shape != (NUM_CLASSES,):
         raise OwnPhotoError(f"the model gave {p.size} outputs, expected {NUM_CLASSES} classes")
