@@ -191,7 +191,10 @@ def _cell(nb: dict, grade_id: str) -> dict:
 
 
 def _ids(nb) -> list[str]:
-    return [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
+    """The grade_ids nbgrader tracks (a graded, answer, locked or task cell): a release cell
+    with none of those flags (notebook 2's optional own_photo cell) is an ordinary cell, and
+    repair drops its inert nbgrader metadata."""
+    return [repair._grade_id(c) for c in nb.cells]
 
 
 ANSWER = ("def identity_block(X, f, filters, training=None, initializer=random_uniform):\n"

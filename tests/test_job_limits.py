@@ -20,7 +20,6 @@ from autograder.engine.inside.nbexec import BUDGET_USED_UP, NOT_RUN_ENAME, Gradi
 
 from conftest import needs_sandbox  # noqa: E402
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 MiB = 2**20
 ENV = {"LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
 LIMITS = sandbox.Limits(memory_bytes=1 * 2**30, processes=64, file_bytes=256 * MiB,
@@ -196,3 +195,56 @@ def test_job_budget_counts_each_running_cell_once_and_skipped_cells_little():
     ])
     assert jobs.time_budget([nb], timeout=10, training_timeout=100) == (
         jobs.KERNEL_START_SECONDS + 10 + 100 + jobs.SKIPPED_CELL_SECONDS)
+
+
+# --- cgroup v2, on a stand-in folder (no v2 host here: the files the kernel documents) -------
+
+def test_v2_job_group_writes_the_caps_and_reads_usage_from_the_documented_files(tmp_path):
+    found = cgroups.Support("v2", parents=(tmp_path,))
+    group = cgroups.JobGroup.create(found, memory_bytes=6 * 2**30, processes=256)
+    folder = group.folders["memory"]
+    assert folder.parent == tmp_path and set(group.folders.values()) == {folder}
+    written = {p.name: p.read_text() for p in folder.iterdir()}
+    assert written == {"memory.max": str(6 * 2**30), "memory.swap.max": "0",
+                       "pids.max": "256", "cpu.weight": str(100 * cgroups.CPU_WEIGHT)}
+    (folder / "cpu.stat").write_text("usage_usec 2500000\nuser_usec 2000000\n")
+    (folder / "memory.peak").write_text("1073741824\n")
+    (folder / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 2\n")
+    assert group.usage() == cgroups.Usage(cpu_seconds=2.5, memory_peak=2**30, oom_kills=2)
+    assert group.procs_files() == [str(folder / "cgroup.procs")]
+
+
+def test_v2_support_names_controllers_that_are_not_delegated(tmp_path):
+    (tmp_path / "cgroup.controllers").write_text("cpu pids\n")
+    found = cgroups._v2_support(tmp_path)
+    assert found.version is None
+    assert "memory" in found.why_not and "Delegate=yes" in found.why_not
+
+
+def test_v2_support_enables_the_controllers_for_job_groups(tmp_path):
+    (tmp_path / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
+    (tmp_path / "cgroup.subtree_control").write_text("")
+    found = cgroups._v2_support(tmp_path)
+    assert found == cgroups.Support("v2", parents=(tmp_path,))
+    assert (tmp_path / "cgroup.subtree_control").read_text() == "+memory +pids +cpu"
+
+
+def test_the_assignments_job_budget_caps_the_sum_of_cell_timeouts(tmp_path):
+    """A job's budget is every running cell at its timeout, unless the assignment's
+    JOB_BUDGET is smaller (resnets: 600 s where the sum is about 26 minutes)."""
+    from autograder.engine import jobs
+    from autograder.engine.course import Course
+    from autograder.engine.toy import TOY_ASSIGNMENT, make_toy_course
+
+    make_toy_course(tmp_path / "course")
+    sources = Course(tmp_path / "course", TOY_ASSIGNMENT).source_notebooks()
+    notebooks = {p.stem: nbformat.read(p, as_version=4) for p in sources}
+    budgets = {}
+    for cap in (None, 30):
+        settings = jobs.Settings(timeout=10, training_timeout=20, epochs=None, seed=0,
+                                 job_budget=cap)
+        jobs.prepare(tmp_path / "job", student="s", assignment=TOY_ASSIGNMENT,
+                     notebooks=notebooks, source_notebooks=sources, plan={}, settings=settings)
+        budgets[cap] = json.loads((tmp_path / "job/control/job.json").read_text())["budget_seconds"]
+    assert budgets[None] > 30 and budgets[30] == 30, budgets
+

@@ -126,3 +126,18 @@ def test_the_runner_stops_a_call_that_never_returns(tmp_path):
     ], timeout=1)
     assert lines[0]["record"]["outcome"] == "raised"
     assert "within 1 s" in lines[0]["record"]["message"]
+
+
+def test_forged_pristine_lines_are_skipped_not_a_grader_crash(tmp_path):
+    # The pristine file comes out of the sandbox that ran the student's definitions.
+    good = {"notebook": "nb", "grade_id": "t", "name": "square", "call": 0, "record": {"v": 1}}
+    forged = [
+        '{"notebook": "nb", "grade_id": "t", "name": "square", "call": 1e999, "record": {}}',
+        '{"notebook": "nb", "grade_id": "t", "name": "square", "call": NaN, "record": {}}',
+        '{"notebook": "nb", "grade_id": "t", "name": "square", "call": 2, "record": [1, 2]}',
+        '["not", "an", "object"]',
+        "not json at all",
+    ]
+    path = tmp_path / "pristine.jsonl"
+    path.write_text("\n".join([*forged, json.dumps(good)]) + "\n")
+    assert judge.read_pristine(path) == {"nb": {"t": {"square": {0: {"v": 1}}}}}

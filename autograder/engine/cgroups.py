@@ -173,31 +173,24 @@ class JobGroup:
     def create(cls, found: Support, *, memory_bytes: int, processes: int) -> "JobGroup":
         name = f"{GROUP_PREFIX}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         if found.version == "v2":
-            folder = found.parents[0] / name
-            folder.mkdir()
-            group = cls("v2", {c: folder for c in V2_CONTROLLERS})
-            try:
-                group._write("memory", "memory.max", memory_bytes)
-                group._write("memory", "memory.swap.max", 0, optional=True)
-                group._write("memory", "memory.oom.group", 0, optional=True)
-                group._write("pids", "pids.max", processes)
-                group._write("cpu", "cpu.weight", 100 * CPU_WEIGHT)
-            except BaseException:
-                group.remove()
-                raise
-            return group
-        folders = {}
-        group = cls("v1", folders)
+            folders = {c: found.parents[0] / name for c in V2_CONTROLLERS}
+            settings = [("memory", "memory.max", memory_bytes, False),
+                        ("memory", "memory.swap.max", 0, True),  # no swap: the cap is RAM
+                        ("pids", "pids.max", processes, False),
+                        ("cpu", "cpu.weight", 100 * CPU_WEIGHT, False)]
+        else:
+            folders = {c: p / name for c, p in zip(V1_CONTROLLERS, found.parents)}
+            settings = [("memory", "memory.limit_in_bytes", memory_bytes, False),
+                        # where swap is accounted: memory and swap together
+                        ("memory", "memory.memsw.limit_in_bytes", memory_bytes, True),
+                        ("pids", "pids.max", processes, False),
+                        ("cpu", "cpu.shares", 1024 * CPU_WEIGHT, False)]
+        group = cls(found.version, folders)
         try:
-            for controller, parent in zip(V1_CONTROLLERS, found.parents):
-                made = set(folders.values())  # cpu and cpuacct often share a hierarchy
-                folders[controller] = parent / name
-                if folders[controller] not in made:
-                    folders[controller].mkdir()
-            group._write("memory", "memory.limit_in_bytes", memory_bytes)
-            group._write("memory", "memory.memsw.limit_in_bytes", memory_bytes, optional=True)
-            group._write("pids", "pids.max", processes)
-            group._write("cpu", "cpu.shares", 1024 * CPU_WEIGHT)
+            for folder in dict.fromkeys(folders.values()):  # cpu and cpuacct may share one
+                folder.mkdir()
+            for controller, file, value, optional in settings:
+                group._write(controller, file, value, optional)
         except BaseException:
             group.remove()
             raise

@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 from . import parallel
-from .course import DEFAULT_ASSIGNMENT, REPO_ROOT, Course, GradingError
+from .course import DEFAULT_ASSIGNMENT, REPO_ROOT, Course, GradingError, StaleGradebook
 
 NAMING_RULE = """\
 Submissions (SUBMISSIONS may be a folder or a .zip of any of these):
@@ -68,7 +68,8 @@ EXIT_STATUSES = {
     "grade": f"""\
 Exit status:
   {EXIT_OK}  every student graded (whatever their own results)
-  {EXIT_USAGE}  nothing graded: the command could not start (a missing folder, no sandbox...)
+  {EXIT_USAGE}  nothing graded: the command could not start (a missing folder, no sandbox, a
+     gradebook holding submissions recorded with other cells than the release has...)
   {EXIT_GRADER_ERROR}  the GRADER failed for some students (its own exception, a crashed or
      lost job, a sandbox that could not start on a worker): the batch still finished and
      every student has a row and a gradebook entry, but those rows say "grader error" and
@@ -88,8 +89,11 @@ Exit status:
 
 # What each subcommand writes (its --help says it): <reports> is --reports.
 WRITES = {
-    "release": "Writes: assignments/<assignment>/ (the student notebooks) and the assignment's entry in "
-               "gradebook.db; with --check, only build/release/<assignment>/.",
+    "release": "Writes: assignments/<assignment>/ (the student notebooks: generated in a scratch "
+               "course with a fresh gradebook, and put in place only once that succeeded) and the "
+               "assignment's cells in gradebook.db (left as they are, with a warning saying what "
+               "to do, while it holds submissions recorded with other cells); with --check, only "
+               "build/release/<assignment>/.",
     "grade": "Writes: <reports>/<assignment>/runs/<run>/ (results/<student>.json, one per student, "
              "plan.json, jobs/<student>/ with each job's sandbox.log) and "
              "<reports>/<assignment>/latest-run; for nbgrader: submitted/<student>/<assignment>/ (the repaired "
@@ -114,7 +118,9 @@ WRITES = {
     "examples": "Writes: the demo class, one folder per example student (default: "
                 "autograder/examples/<assignment>/) and a README.md beside it.",
     "demo": "Writes: what `release`, `grade`, `feedback` and `report` write, the reports "
-            "under <course>/reports/demo/ (not <course>/reports/) unless --reports is given.",
+            "under <course>/reports/demo/ (not <course>/reports/) unless --reports is given. "
+            "Submissions of the demo's own students recorded in gradebook.db with earlier "
+            "cells are replaced; anyone else's stop the demo before grading.",
     "doctor": "Writes nothing (a sandbox's scratch folder in the temp folder, removed). Prints "
               "one line per check: OK, WARN (grading works; read it) or FAIL with the fix; "
               "exits 1 when something would stop grading.",
@@ -203,7 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "bubblewrap cannot start); every report row is then marked "
                         "'unsandboxed'")
         sp.add_argument("--student-timeout", type=int, default=None,
-                        help="wall-clock limit for one student's whole grading (default: twice the sum of all cell timeouts)")
+                        help="wall-clock limit for each sandbox of one student (default: the job's "
+                        "time budget, each cell that runs once at its timeout and a kernel start "
+                        "per notebook, plus 120 s; the judge: 3600 s)")
         sp.add_argument("--workers", type=int, default=None,
                         help="students graded at once on this machine, each job in its own "
                         "Dask worker process (default here: %d, the rule: one job per %s "
@@ -352,6 +360,15 @@ def cmd_release(course: Course, reports: Path, args) -> int:
     out = course.release()
     nbs = sorted(p.name for p in out.glob("*.ipynb"))
     print(f"released {len(nbs)} notebook(s) to {out.relative_to(course.root)}: {', '.join(nbs)}; no leaks found")
+    try:
+        for note in course.sync_gradebook(out, getattr(args, "replaceable", ())):
+            print(f"note: {note}")
+    except StaleGradebook as exc:
+        if getattr(args, "strict", False):
+            raise
+        sys.stdout.flush()
+        print("warning: the release is written, but " + exc.explain(
+            "`grade` stops before grading anyone while it does"), file=sys.stderr, flush=True)
     return 0
 
 
@@ -521,7 +538,11 @@ def cmd_demo(course: Course, reports: Path, args) -> int:
         raise GradingError(f"no demo class in {examples}: run `python -m autograder examples`")
     only = demo_selection(examples, getattr(args, "only", None))
     print(f"== release ({course.assignment})")
-    cmd_release(course, reports, argparse.Namespace(check=False))
+    # The demo class's own earlier submissions may be replaced when the notebooks' cells
+    # changed since (they are graded again now); anyone else's stop the demo, saying why.
+    demo_students = frozenset(p.name for p in examples.iterdir() if p.is_dir())
+    cmd_release(course, reports, argparse.Namespace(check=False, strict=True,
+                                                    replaceable=demo_students))
     with tempfile.TemporaryDirectory(prefix="demo-only-") as tmp:
         source = examples
         if only is not None:  # a class of just those students, under their own names
@@ -530,6 +551,7 @@ def cmd_demo(course: Course, reports: Path, args) -> int:
                 shutil.copytree(examples / name, source / name)
         print(f"== grade {examples}" + (f" (only {', '.join(only)})" if only else ""))
         grader = _grader(course, reports, args)
+        grader.replaceable = demo_students
         results = grader.grade_source(source)
     print("== feedback")
     generate(course, reports, results, out=sys.stdout)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from . import _fastimport  # noqa: F401  (before nbformat/nbgrader)
 
 import dataclasses
+import errno
 import json
 import logging
 import os
@@ -17,6 +18,8 @@ import re
 import shutil
 import sys
 import tempfile
+import time
+import warnings
 from pathlib import Path
 
 import nbformat
@@ -100,37 +103,172 @@ class Course:
         return [p.stem for p in self.source_notebooks()]
 
     # -- release ------------------------------------------------------------------------
-    def generate(self, release_dir: Path | None = None) -> Path:
-        """Run nbgrader's generate_assignment (which also records the assignment in the
-        gradebook) into ``release_dir`` (default: the configured release folder); normalise
-        the output so it is byte-for-byte reproducible; check it for leaks."""
-        target_root = release_dir.parent if release_dir else self.release_dir.parent
-        overrides = {"CourseDirectory": {"release_directory": str(target_root)}}
-        api = Course(self.root, self.assignment, merge_overrides(self.overrides, overrides)).api()
+    # nbgrader's generate_assignment does two things: it writes the student notebooks and it
+    # records the assignment's cells in the gradebook (SaveCells). The second refuses to add or
+    # remove cells while the gradebook holds submissions of the assignment (nbgrader issues
+    # #1646, #1699), and with force=True nbgrader has removed the old release folder before it
+    # gets there. So the kit keeps them apart: the notebooks are generated in a scratch course
+    # (the same sources and settings, a fresh gradebook) and replace the release folder only
+    # once generation and the leak check succeeded; the course gradebook is brought to the
+    # release's cells by sync_gradebook, which says what to do when it cannot be.
+    def _coursedir(self):
+        from nbgrader.coursedir import CourseDirectory
+
+        coursedir = CourseDirectory(config=self.config)
+        coursedir.root = str(self.root)
+        return coursedir
+
+    def db_url(self) -> str:
+        """The course gradebook's URL, as nbgrader sees it (default: <root>/gradebook.db)."""
+        return self._coursedir().db_url
+
+    def gradebook(self):
+        """nbgrader's Gradebook of the course (a context manager), as its API opens it."""
+        from nbgrader.api import Gradebook
+
+        coursedir = self._coursedir()
+        return Gradebook(coursedir.db_url, coursedir.course_id)
+
+    def gradebook_file(self) -> Path | None:
+        """The course gradebook's file when it is SQLite (nbgrader's default), else None."""
+        url = self.db_url()
+        return Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
+
+    def _generate(self, out: Path, db_url: str | None) -> Path:
+        """nbgrader generate_assignment into ``out`` (``<release root>/<assignment>``), with
+        the gradebook ``db_url`` (None: the course's). Raises GradingError when it fails."""
+        section = {"release_directory": str(out.parent)}
+        if db_url is not None:
+            section["db_url"] = db_url
+        cache_alembic_head()
+        overrides = merge_overrides(self.overrides, {"CourseDirectory": section})
+        api = Course(self.root, self.assignment, overrides).api()
         result = api.generate_assignment(self.assignment, force=True, create=True)
-        out = target_root / self.assignment
         if not result.get("success"):
             raise GradingError(
                 "nbgrader generate_assignment failed:\n" + result.get("error", "")
                 + result.get("log", "")
             )
-        for nb_path in sorted(out.glob("*.ipynb")):
-            normalise_notebook_file(nb_path)
-        problems = find_leaks(out, self.hidden_snippets())
-        if problems:
-            raise GradingError("release leaks instructor material:\n  " + "\n  ".join(problems))
         return out
+
+    def _staging(self) -> Path:
+        """A scratch folder under the course's build/ (gitignored, the course's own disk)."""
+        build = self.root / "build"
+        build.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{self.assignment}-", dir=build))
+
+    def generate(self, release_dir: Path | None = None) -> Path:
+        """Generate the release into ``release_dir`` (default: the configured release folder,
+        ``assignments/<assignment>/``): nbgrader's generate_assignment in a scratch course
+        with a fresh gradebook, the output normalised so it is byte-for-byte reproducible and
+        checked for leaks, and only then put in place of the old folder. A failure leaves
+        ``release_dir`` as it was; the course gradebook is never touched (see
+        :meth:`sync_gradebook`)."""
+        target = Path(release_dir) if release_dir else self.release_dir
+        staging = self._staging()
+        try:
+            fresh = self._generate(staging / "release" / self.assignment,
+                                   f"sqlite:///{staging / 'gradebook.db'}")
+            for nb_path in sorted(fresh.glob("*.ipynb")):
+                normalise_notebook_file(nb_path)
+            problems = find_leaks(fresh, self.hidden_snippets())
+            if problems:
+                raise GradingError("release leaks instructor material (nothing was replaced):\n  "
+                                   + "\n  ".join(problems))
+            replace_folder(target, fresh)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return target
 
     def release(self) -> Path:
         return self.generate(None)
 
     def scratch_release(self) -> Path:
-        """Generate a fresh release into ``build/`` (gitignored) and register the
-        assignment in the gradebook, leaving the committed ``assignments/`` untouched."""
-        target = self.root / "build" / "release" / self.assignment
-        if target.exists():
-            shutil.rmtree(target)
-        return self.generate(target)
+        """Generate a fresh release into ``build/`` (gitignored), leaving the committed
+        ``assignments/`` and the course gradebook untouched."""
+        return self.generate(self.root / "build" / "release" / self.assignment)
+
+    def gradebook_conflict(self, release_dir: Path) -> "StaleGradebook | None":
+        """Why the course gradebook cannot take the cells of the release in ``release_dir``
+        (submissions recorded with other notebooks or cells: nbgrader's SaveCells and
+        generate_assignment rules), or None when it can (or there is no gradebook yet)."""
+        from nbgrader.api import MissingEntry
+
+        path = self.gradebook_file()
+        if path is not None and not path.is_file():
+            return None
+        layout = release_layout(release_dir)
+        with warnings.catch_warnings():  # SQLAlchemy's session warnings from nbgrader's API
+            warnings.simplefilter("ignore")
+            with self.gradebook() as gb:
+                try:
+                    assignment = gb.find_assignment(self.assignment)
+                except MissingEntry:
+                    return None
+                students = sorted(s.student.id for s in assignment.submissions)
+                if not students:
+                    return None
+                changes = []
+                old = {nb.name: nb for nb in assignment.notebooks}
+                changes += [f"{name}: a notebook the gradebook does not have"
+                            for name in sorted(set(layout) - set(old))]
+                changes += [f"{name}: in the gradebook, no longer in the release"
+                            for name in sorted(set(old) - set(layout))]
+                for name in sorted(set(old) & set(layout)):
+                    notebook = old[name]
+                    if not notebook.submissions:
+                        continue
+                    was = {"grade": {c.name for c in notebook.grade_cells},
+                           "solution": {c.name for c in notebook.solution_cells},
+                           "task": {c.name for c in notebook.task_cells},
+                           "source": {c.name for c in notebook.source_cells}}
+                    change = layout_change(was, layout[name])
+                    if change:
+                        changes.append(f"{name}: {change}")
+        if not changes:
+            return None
+        return StaleGradebook(self.assignment, self.db_url(), path, students, changes)
+
+    def sync_gradebook(self, release_dir: Path, replaceable=()) -> list[str]:
+        """Record the cells of the release in ``release_dir`` in the course gradebook
+        (nbgrader's generate_assignment with the course gradebook, into a scratch folder), so
+        autograde restores and scores the cells the notebooks now have. Raises
+        :class:`StaleGradebook` when the gradebook holds submissions recorded with other
+        cells: nbgrader cannot change the assignment then, and grading against the earlier
+        cells would mix two layouts. Submissions of students in ``replaceable`` only (the
+        demo class, graded again right after) are removed instead. Returns notes to show."""
+        notes = []
+        conflict = self.gradebook_conflict(release_dir)
+        if conflict is not None:
+            if not set(conflict.students) <= set(replaceable):
+                raise conflict
+            self.remove_submissions(conflict.students)
+            notes.append(f"removed {len(conflict.students)} submission(s) of "
+                         f"'{self.assignment}' recorded with earlier cells from "
+                         f"{conflict.where} (students graded again now: "
+                         f"{short_list(conflict.students)})")
+        staging = self._staging()
+        try:
+            self._generate(staging / "release" / self.assignment, None)
+        except GradingError as exc:
+            raise GradingError(f"could not record '{self.assignment}' in the gradebook "
+                               f"({self.db_url()}): {exc}") from None
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return notes
+
+    def remove_submissions(self, students) -> None:
+        """Remove ``students``' submissions of the assignment from the course gradebook."""
+        from nbgrader.api import MissingEntry
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with self.gradebook() as gb:
+                for student in students:
+                    try:
+                        gb.remove_submission(self.assignment, student)
+                    except MissingEntry:
+                        pass
 
     def hidden_snippets(self) -> list[str]:
         """Lines of hidden-test source (stripped, non-trivial) from the source notebooks."""
@@ -143,6 +281,130 @@ def merge_overrides(a: dict | None, b: dict) -> dict:
     for k, v in b.items():
         out.setdefault(k, {}).update(v)
     return out
+
+
+# -- the release's place and the gradebook's cells -----------------------------------------
+
+def cache_alembic_head() -> None:
+    """Ask alembic for nbgrader's schema version once per process: nbgrader runs the
+    ``alembic heads`` command (a second or more) for every new gradebook it creates, and each
+    release now makes one (the scratch course's)."""
+    import functools
+
+    import nbgrader.api
+
+    if not getattr(nbgrader.api.get_alembic_version, "kit_cached", False):
+        cached = functools.lru_cache(maxsize=1)(nbgrader.api.get_alembic_version)
+        cached.kit_cached = True
+        nbgrader.api.get_alembic_version = cached
+
+
+def replace_folder(target: Path, fresh: Path) -> None:
+    """Put the folder ``fresh`` in place of ``target`` (which may be missing): both renames
+    happen beside ``target``, and the old folder is put back if the second one fails."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    near = target.parent / f".{target.name}.new-{os.getpid()}"
+    previous = target.parent / f".{target.name}.old-{os.getpid()}"
+    try:
+        os.rename(fresh, near)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        shutil.copytree(fresh, near)  # the scratch folder is on another disk
+    try:
+        if target.exists() or target.is_symlink():
+            os.rename(target, previous)
+        os.rename(near, target)
+    except BaseException:
+        if previous.exists() and not target.exists():
+            os.rename(previous, target)
+        shutil.rmtree(near, ignore_errors=True)
+        raise
+    if previous.is_symlink():
+        previous.unlink()
+    else:
+        shutil.rmtree(previous, ignore_errors=True)
+
+
+LAYOUT_KINDS = ("grade", "solution", "task", "source")
+
+
+def release_layout(release_dir: Path) -> dict[str, dict[str, set]]:
+    """The cells nbgrader records for each notebook of a release (its SaveCells rules):
+    ``{notebook: {"grade"|"solution"|"task"|"source": {grade_id, ...}}}``."""
+    from nbgrader import utils
+
+    layout = {}
+    for path in sorted(Path(release_dir).glob("*.ipynb")):
+        kinds = {kind: set() for kind in LAYOUT_KINDS}
+        for cell in nbformat.read(path, as_version=4).cells:
+            grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            flags = {"grade": utils.is_grade(cell), "solution": utils.is_solution(cell),
+                     "task": utils.is_task(cell)}
+            flags["source"] = any(flags.values()) or utils.is_locked(cell)
+            for kind, on in flags.items():
+                if on:
+                    kinds[kind].add(grade_id)
+        layout[path.stem] = kinds
+    return layout
+
+
+def layout_change(was: dict, now: dict) -> str:
+    """How a notebook's recorded cells ``was`` differ from ``now`` ("" when they do not)."""
+    old = set().union(*was.values())
+    new = set().union(*now.values())
+    parts = []
+    if new - old:
+        parts.append("cells added: " + ", ".join(sorted(map(str, new - old))))
+    if old - new:
+        parts.append("cells removed: " + ", ".join(sorted(map(str, old - new))))
+    kind_of = [n for n in sorted(map(str, old & new))
+               if any((n in was[k]) != (n in now[k]) for k in LAYOUT_KINDS)]
+    if kind_of:
+        parts.append("cells of another kind now: " + ", ".join(kind_of))
+    return "; ".join(parts)
+
+
+def short_list(names, limit: int = 8) -> str:
+    names = list(names)
+    more = len(names) - limit
+    return ", ".join(names[:limit]) + (f" and {more} more" if more > 0 else "")
+
+
+class StaleGradebook(GradingError):
+    """The course gradebook holds submissions of the assignment recorded with other cells
+    than the release has: nbgrader cannot record the new cells, and grading against the old
+    ones would mix two layouts. The message says what differs and how to go on."""
+
+    def __init__(self, assignment: str, db_url: str, path: Path | None, students, changes):
+        self.assignment, self.db_url, self.path = assignment, db_url, path
+        self.students, self.changes = list(students), list(changes)
+        self.where = str(path) if path is not None else db_url
+        super().__init__(self.explain())
+
+    def explain(self, doing: str = "nothing was graded") -> str:
+        a = self.assignment
+        if self.path is not None:
+            aside = self.path.with_name(f"{self.path.stem}-before-{time.strftime('%Y%m%d')}"
+                                        f"{self.path.suffix}")
+            move = (f"move the gradebook aside (it keeps the earlier grades) and grade every "
+                    f"student again:\n    mv {self.path} {aside}")
+        else:
+            move = ("point CourseDirectory.db_url (nbgrader_config.py) at a new database and "
+                    "grade every student again")
+        return (
+            f"the gradebook {self.where} holds {len(self.students)} submission(s) of '{a}' "
+            f"({short_list(self.students)}) recorded with other cells than the release has:\n  "
+            + "\n  ".join(self.changes)
+            + f"\nnbgrader keeps one set of cells per assignment and cannot add or remove cells "
+            f"while submissions use them; grading against the earlier cells would drop the new "
+            f"cells and put removed ones back, so {doing}.\n"
+            f"To grade with the current notebooks, {move}\n"
+            f"To keep the earlier cells instead, put solutions/{a}/ back as it was when those "
+            f"submissions were graded (e.g. git checkout <commit> -- solutions/{a}) and release "
+            f"again."
+        )
 
 
 # -- helpers shared by release, bundle and feedback ----------------------------------------

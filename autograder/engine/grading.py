@@ -424,6 +424,10 @@ class Grader:
         self.sandbox = sandbox
         self.seed = GRADER_SEED if seed is None else int(seed)
         self.release_dir: Path | None = None
+        # Students whose submissions recorded with earlier cells may be removed from the
+        # gradebook before grading (the demo class: graded again right after); anyone else's
+        # stop grading with what to do (Course.sync_gradebook).
+        self.replaceable: frozenset[str] = frozenset()
         self.noted = False
         self.workers = max(1, int(workers or 1))
         self.scheduler = scheduler
@@ -457,7 +461,12 @@ class Grader:
 
             sandbox.preflight()  # stops here, saying why and how to fix it, if it cannot start
         self.say(f"Generating the release of '{self.course.assignment}' (nbgrader generate_assignment)...")
-        self.release_dir = self.course.scratch_release()
+        release_dir = self.course.scratch_release()
+        # autograde restores and scores the cells the gradebook records: they must be the
+        # release's (a gradebook with submissions of other cells stops here, saying what to do)
+        for note in self.course.sync_gradebook(release_dir, self.replaceable):
+            self.say(f"note: {note}")
+        self.release_dir = release_dir
         self.release = {p.stem: nbformat.read(p, as_version=4) for p in sorted(self.release_dir.glob("*.ipynb"))}
         self.cells = graded_cells(self.release_dir)
         self.sources = self.course.source_notebooks()
@@ -516,7 +525,7 @@ class Grader:
         limits = dataclasses.asdict(self.limits())
         return jobs.Settings(timeout=self.timeout, training_timeout=self.training_timeout,
                              epochs=self.epochs, seed=self.seed, sandbox=self.sandbox,
-                             limits=limits)
+                             limits=limits, job_budget=getattr(self.judging, "JOB_BUDGET", None))
 
     def grade_source(self, source: Path) -> list[dict]:
         if self.release_dir is None:
@@ -624,9 +633,11 @@ class Grader:
             first = results[index]
             sf = self.students[first["student"]]
             try:
+                self.check_free_disk()  # before its first run's files are replaced
                 pending = self.start_student(sf)
             except Exception as exc:  # noqa: BLE001 - the first result stands, said so
-                first["details"].append(f"could not be graded again alone ({exc})")
+                first["details"].append(f"could not be graded again alone ({exc}): the "
+                                        "timeout beside other jobs stands")
                 self.write_result(first)
                 continue
             queue = [parallel.Job(sf.student, pending.spec, pending)]

@@ -58,6 +58,7 @@ class Settings:
     seed: int
     sandbox: bool = True
     limits: dict | None = None  # autograder.engine.sandbox.Limits fields
+    job_budget: int | None = None  # the assignment's cap on a job's time budget (seconds)
 
 
 def _nbg(cell) -> dict:
@@ -142,7 +143,8 @@ def prepare(job_dir: Path, *, student: str, assignment: str, notebooks: dict,
     (job_dir / "control" / "job.json").write_text(json.dumps({
         "notebooks": list(notebooks), "timeout": settings.timeout,
         "training_timeout": settings.training_timeout, **(executor or {}),
-        "budget_seconds": time_budget(prepared, settings.timeout, settings.training_timeout),
+        "budget_seconds": min(time_budget(prepared, settings.timeout, settings.training_timeout),
+                              settings.job_budget or float("inf")),
     }))
     # The kernel sees only the Keras calls: the plain-data calls' arguments stay out of its view.
     kernel_plan, _pristine = split_plan(plan)
@@ -280,8 +282,9 @@ def _disk_state(work: Path, cap: int, not_fixed: str) -> dict:
     """How the work folder's size was held, and whether it was full at the end."""
     if not_fixed:
         return {"fixed": False, "why": not_fixed}
-    free = shutil.disk_usage(work).free
-    return {"fixed": True, "bytes": cap, "full": free < 2**20}
+    room = os.statvfs(work)
+    full = room.f_bavail * room.f_frsize < 2**20 or room.f_favail == 0  # bytes or files
+    return {"fixed": True, "bytes": cap, "full": full}
 
 
 def _take_out(spec: dict, work: Path) -> list[str]:
@@ -472,8 +475,8 @@ def _unpack(data: bytes, folder: Path) -> None:
 
 def run_in_fresh_process(spec_path: Path, python: str | None = None) -> dict:
     """Run the prepared job of ``spec_path`` in a new process (:func:`main`) and return its
-    outcome: its own mount namespace and signals, and none of the caller's threads or memory
-    around the sandbox's fork."""
+    outcome: its own signals and process group, and none of the caller's threads around the
+    sandbox's fork (a Dask worker's)."""
     import subprocess
 
     job = Path(json.loads(Path(spec_path).read_text())["job_dir"])
@@ -489,7 +492,6 @@ def run_in_fresh_process(spec_path: Path, python: str | None = None) -> dict:
 def run_packed(data: bytes, python: str | None = None) -> bytes:
     """On a worker: unpack a job, run it in a fresh process, return the finished job folder
     (``outcome.json`` in it) packed the same way. The work folders are gone by then."""
-    import subprocess
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="resnet-kit-job-") as tmp:

@@ -382,7 +382,8 @@ def read_record(path: Path) -> dict | None:
 
 def read_pristine(path: Path) -> dict:
     """The pristine run's results: {notebook: {grade_id: {name: {call index: record}}}}.
-    Lines that do not parse are skipped (their calls then count as lost)."""
+    Lines that do not parse are skipped (their calls then count as lost): the file comes out
+    of a sandbox that ran student definitions, so any of it may be forged."""
     found: dict = {}
     if not path.is_file() or path.is_symlink() or path.stat().st_size > MAX_RECORD_BYTES:
         return found
@@ -391,7 +392,7 @@ def read_pristine(path: Path) -> dict:
             item = json.loads(line)
             where = found.setdefault(str(item["notebook"]), {}).setdefault(str(item["grade_id"]), {})
             where.setdefault(str(item["name"]), {})[int(item["call"])] = dict(item["record"])
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, OverflowError):  # int(1e999): Overflow
             continue
     return found
 

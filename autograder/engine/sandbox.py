@@ -41,10 +41,13 @@ bwrap is started with an empty environment: nothing of the grader's shell reache
 sandbox's pid 1 or the job (which gets only ``env``).
 
 Limits: RLIMIT_AS / NPROC / FSIZE / NOFILE / CORE are set before exec and hold for every
-process inside; the workdir's size is polled (so a fast writer overshoots by up to 0.2 s of
-writing, each file capped by RLIMIT_FSIZE). Not covered (cgroups are not used): total memory
-across processes (each may use ``memory_bytes``), CPU (a fork bomb spins until the wall-clock
-limit), SysV/POSIX shared memory beyond /dev/shm's size (freed when the sandbox ends).
+process inside. Where a cgroup can be made (:mod:`cgroups`: root, or a delegated v2 scope), the
+sandbox's processes together are held to ``total_memory_bytes`` and ``processes``, get an equal
+CPU share among jobs, and their CPU time is counted. The workdir is a filesystem of
+``disk_bytes`` where :func:`fixed_size_folder` can mount one (root); elsewhere its size is
+polled (a fast writer overshoots by what it writes between polls, each file capped by
+RLIMIT_FSIZE). Not covered: SysV/POSIX shared memory beyond /dev/shm's size outside a cgroup
+(freed when the sandbox ends).
 """
 
 from __future__ import annotations

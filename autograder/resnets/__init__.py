@@ -16,6 +16,12 @@ SKIP_WHILE_GRADING = ["training"]
 # 16x that, room for a machine 2-4x slower and loaded; a student's endless loop then costs a
 # minute, not nbgrader_config.py's course-wide 300 s.
 CELL_TIMEOUT = 60
+# the most a job's notebooks may take in all (the executor's one budget, replays after kernel
+# restarts included), below the sum of every cell at CELL_TIMEOUT (about 26 minutes for the two
+# notebooks): the solution's whole sandboxed run took 27.2 s (19.9 CPU-s) in the demo on the
+# kit's 2-core machine (2026-12-07); 600 s is 22x that, and a notebook whose every cell loops
+# costs 10 minutes of a worker, not 26.
+JOB_BUDGET = 600
 
 
 def grading_notes() -> list[str]:

@@ -107,3 +107,41 @@ def fb_judge_message_injection(ctx):
         "    json.dump({'grade_id': grade_id, 'names': {n: rec.get(n, {'kind': 'missing'}) for n in names}},\n"
         "              open(os.path.join(folder, grade_id + '.json'), 'w'))\n"
         "_c.capture = _inj\n")))
+
+
+@attack("fb_other_processes_environ", "feedback", 4, fast=True,
+        expect="no process in the sandbox carries the grading shell's environment, and none "
+               "but the student's own can be read: bwrap and the shim start with an empty "
+               "environment, the runner is not dumpable")
+def fb_other_processes_environ(ctx):
+    """Right answers; then read the environment, command line and memory of every process
+    the sandbox shows (pid 1, the notebook runner, the kernel's parents), attach to the
+    runner with ptrace, list their open files, and print all of it into the feedback."""
+    body = probe_code(
+        "import ctypes, os\n"
+        "mine = {os.getpid()}\n"
+        "seen = {}\n"
+        "for pid in sorted(int(p) for p in os.listdir('/proc') if p.isdigit()):\n"
+        "    for what in ('environ', 'cmdline'):\n"
+        "        try:\n"
+        "            seen[f'{pid}/{what}'] = open(f'/proc/{pid}/{what}', 'rb').read()\n"
+        "        except OSError as e:\n"
+        "            seen[f'{pid}/{what}'] = repr(e).encode()\n"
+        "    try:\n"
+        "        seen[f'{pid}/fd'] = repr(os.listdir(f'/proc/{pid}/fd')).encode()\n"
+        "    except OSError as e:\n"
+        "        seen[f'{pid}/fd'] = repr(e).encode()\n"
+        "    if pid not in mine:\n"
+        "        _try(f'breach:read-memory-of-{pid}', lambda: open(f'/proc/{pid}/mem', 'rb').read(1))\n"
+        "print('PROCESSES:', {k: v[:3000] for k, v in seen.items()})\n"
+        "everything = b' '.join(seen.values())\n"
+        "_probe('breach:grading-shell-variable-visible',\n"
+        "       ok=b'RESNET_KIT_TEST_SHELL_SECRET' in everything)\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "runner = os.getppid()\n"
+        "attached = libc.ptrace(16, runner, None, None)  # PTRACE_ATTACH\n"
+        "_probe('breach:ptrace-the-runner', ok=attached == 0, errno=ctypes.get_errno())\n"
+        "if attached == 0:\n"
+        "    libc.ptrace(17, runner, None, None)  # PTRACE_DETACH\n")
+    return one(ctx, "fb_other_processes_environ",
+               toy(ctx, square=RIGHT_SQUARE, cube=RIGHT_CUBE, cells=[("test_training", body)]))

@@ -308,19 +308,24 @@ def harm_tmp_b_reader(ctx):
 # beside it time out; writers in parallel put 6 GiB on disk against a 2 GiB cap; memory was
 # capped per process only.)
 
-BUSY_CHILDREN = (
-    "import os, signal, time\n"
-    "def _spin(seconds):\n"
-    "    end = time.time() + seconds\n"
-    "    while time.time() < end:\n"
-    "        pass\n"
-    "for _ in range(48):\n"
-    "    if os.fork() == 0:\n"
-    "        signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
-    "        os.setsid()\n"
-    "        _spin(3600)\n"
-    "        os._exit(0)\n"
-    "_spin(6)\n")
+def busy_children(seconds: int) -> str:
+    """A cell that leaves 48 processes spinning for ``seconds`` (immune to the interrupt, each
+    in a session of its own) and spins 6 s itself."""
+    return ("import os, signal, time\n"
+            "def _spin(seconds):\n"
+            "    end = time.time() + seconds\n"
+            "    while time.time() < end:\n"
+            "        pass\n"
+            "for _ in range(48):\n"
+            "    if os.fork() == 0:\n"
+            "        signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+            "        os.setsid()\n"
+            f"        _spin({seconds})\n"
+            "        os._exit(0)\n"
+            "_spin(6)\n")
+
+
+BUSY_CHILDREN = busy_children(3600)
 
 
 @attack("harm_busy_neighbour", "harm", 4,
@@ -363,13 +368,13 @@ def harm_parallel_writers(ctx):
         "    os.waitpid(k, 0)\n"
         "total = sum(os.path.getsize(os.path.join(home, f'w{i}')) for i in range(32)\n"
         "            if os.path.exists(os.path.join(home, f'w{i}')))\n"
-        "_probe('info:written-in-all', ok=True, bytes=total)\n"
-        "_probe('breach:wrote-past-the-disk-cap', ok=total > 2 * 2**30 + 2**20, bytes=total)\n"
-        "for i in range(32):\n"
+        "for i in range(32):  # room for the probes: a full disk takes no more lines\n"
         "    try:\n"
         "        os.unlink(os.path.join(home, f'w{i}'))\n"
         "    except OSError:\n"
-        "        pass\n")
+        "        pass\n"
+        "_probe('info:written-in-all', ok=True, bytes=total)\n"
+        "_probe('breach:wrote-past-the-disk-cap', ok=total > 2 * 2**30 + 2**20, bytes=total)\n")
     return one(ctx, "harm_parallel_writers", toy(ctx, square=RIGHT_SQUARE, cube=RIGHT_CUBE,
                                                  cells=[(None, body)]))
 

@@ -44,8 +44,8 @@ GRADER_OWNED = {"reports", "submitted", "autograded", "feedback", "build", "grad
 # Flags a student must (not) get: spoofed grader errors, a forged executed notebook.
 FORBIDDEN_FLAGS = {"fb_spoof_grader_errors": ["timeout", "kernel died"]}
 REQUIRED_FLAGS = {"forge_journal_and_out": ["cell errors"],
-                  # the caps are hit, and the row says so
-                  "harm_parallel_writers": ["limit exceeded"],
+                  # the memory cap is hit, and the row says so (the writers' probe checks
+                  # the disk cap: it empties the disk before it reports)
                   "harm_memory_many_processes": ["limit exceeded"]}
 # Cells an attack's students must score exactly, "<notebook>/<grade_id>": (points, text the
 # cell's error must hold, or None): a fair maximum alone cannot say that the points come from
@@ -55,8 +55,8 @@ REQUIRED_CELLS = {
     "r_model_small_cnn": {
         f"{NB2}/test_trained_model_hidden": (0, "ResNet50 is not written yet, so there is "
                                                 "nothing to train and no accuracy points")},
-    "r_model_small_cnn_resnet50_written": {
-        f"{NB2}/test_resnet50_visible": (0, None),
+    "r_model_small_cnn_resnet50_written": {  # the visible check calls ResNet50 (issue 19)
+        f"{NB2}/test_resnet50_visible": (3, None),
         f"{NB2}/test_resnet50_hidden": (7, None),
         f"{NB2}/test_trained_model_hidden": (10, None)},
     "r_resnet50_small_cnn": {

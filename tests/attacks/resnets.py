@@ -18,6 +18,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import nbformat
+
 from . import RESNETS_NB1, RESNETS_NB2, attack, insert_code, set_cell
 
 IDENTITY_STUB = None  # the release's identity_block cell is kept; code goes before it
@@ -295,10 +297,10 @@ def r_model_small_cnn(ctx):
     return _files("r_model_small_cnn", _nb2_with_model_small_cnn(ctx, solved=False), RESNETS_NB2)
 
 
-@attack("r_model_small_cnn_resnet50_written", "forge", 17, assignment="resnets",
-        expect="ResNet50 right, `model` a small CNN: the visible test (on `model`) fails, the "
-               "ResNet-50 test passes, the accuracy test trains ResNet50()'s network and "
-               "passes: exactly 0 + 7 + 10")
+@attack("r_model_small_cnn_resnet50_written", "forge", 20, assignment="resnets",
+        expect="ResNet50 right, `model` a small CNN: the visible and hidden ResNet-50 tests "
+               "(both judge what ResNet50() builds) pass, the accuracy test trains ResNet50()'s "
+               "network and passes: exactly 3 + 7 + 10; `model` earns nothing")
 def r_model_small_cnn_resnet50_written(ctx):
     """Notebook 2 solved (ResNet50 correct), and `model` then replaced by a 4-layer CNN."""
     return _files("r_model_small_cnn_resnet50_written",
@@ -313,3 +315,17 @@ def r_resnet50_small_cnn(ctx):
     nb = copy.deepcopy(ctx.release[RESNETS_NB2])
     set_cell(nb, "resnet50", SMALL_CNN + "\n\nResNet50 = _small_cnn\n")
     return _files("r_resnet50_small_cnn", nb, RESNETS_NB2)
+
+
+@attack("r_busy_neighbour", "harm", 0, assignment="resnets",
+        expect="the honest student graded beside it keeps its grade: its TensorFlow set-up "
+               "cell (3.6 s alone) once passed the 60 s cell timeout beside such a neighbour")
+def r_busy_neighbour(ctx):
+    """Notebook 1 as released, with a first cell that leaves 48 busy processes spinning for
+    two minutes, while the job beside it starts (immune to the interrupt, each in a session of
+    its own, which defeats the kernel's per-session autogroup scheduling)."""
+    from .harm import busy_children
+
+    nb = _nb1(ctx)
+    nb.cells.insert(0, nbformat.v4.new_code_cell(busy_children(120)))
+    return _files("r_busy_neighbour", nb)
