@@ -82,6 +82,10 @@ def main() -> None:
                     help="train and score on skin masks: does the hands' outline alone transfer?")
     args = ap.parse_args()
 
+    files = sorted(str(p) for p in Path(args.eval_dir).expanduser().glob("*.h5"))
+    if not files and not args.render_only:  # the kit ships no real photos: say so up front
+        raise SystemExit(f"{args.eval_dir}: no .h5 files of real photos (Coursera schema); "
+                         "nothing to measure")
     if args.h5 is not None:
         x, y, _ = load_signs_split(args.h5)
         y = y.ravel()
@@ -89,7 +93,6 @@ def main() -> None:
         x, y = rendered(args.per_class, args.cache)
     if args.render_only:
         return
-    files = sorted(str(p) for p in Path(args.eval_dir).expanduser().glob("*.h5"))
     from resnet_kit.device import setup
 
     import signs_baselines as sb  # the same models as the data card's baselines
