@@ -263,7 +263,7 @@ def r_smuggle_control(ctx):
 
 # --- notebook 2: accuracy points for a network that is not the one asked for ----------------
 # (issue 17, item 3) The accuracy test used to train the notebook's `model`, which any cell can
-# set: with ResNet50 unwritten and `model` a small CNN it passed (0.973 against the 3-epoch
+# set: with ResNet50 unwritten and `model` a small CNN it passed (0.973 against the then 3-epoch
 # threshold 0.737). It now trains only what the student's ResNet50() builds, and only a
 # ResNet-50 (autograder/resnets/accuracy.py). What each must score, cell by cell, is in
 # harness.REQUIRED_CELLS.
