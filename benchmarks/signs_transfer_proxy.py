@@ -4,8 +4,10 @@ real hands?
 Renders a fresh training set with the working tree's renderer (or reads an h5 file), trains the
 small CNN of `signs_baselines.py` for a few epochs, and scores every Coursera-schema .h5 file in
 --eval-dir (e.g. real SIGNS photos, which the kit never ships): accuracy, per class, confusion
-matrix. Minutes instead of the ResNet-50's hour, so the renderer can be tuned step by step; the
-full measurement stays `resnet50_training.py transfer --epochs 10 --seeds 0 1 2`.
+matrix, in a minute or two a seed. A diagnostic, not the measure: over issue 18 it disagreed
+in direction with the ResNet-50 about as often as not (data/transfer-log.md), so judge a
+renderer with `resnet50_training.py transfer --epochs 10 --seeds 0 1 2` (4-6 min a seed on the
+kit's 2-core machine). The small CNN needs 40-60 epochs (--epochs) to fit rendered images.
 
     python benchmarks/signs_transfer_proxy.py --eval-dir ../shared/real-signs --per-class 100
     python benchmarks/signs_transfer_proxy.py --eval-dir ../shared/real-signs --h5 data/signs/train_signs.h5
