@@ -11,7 +11,8 @@ and TensorFlow's import-time settings are the same as in a student's kernel.
         (weights=None), and of the kit's in mixed_bfloat16 where the CPU supports bfloat16
     python benchmarks/resnet50_training.py transfer --eval-dir DIR [--epochs 10] [--seeds 0 1]
         trains on the kit's images and scores every Coursera-schema .h5 file in DIR (e.g. the
-        real SIGNS photos, which the kit does not include): accuracy and confusion matrix
+        real SIGNS photos, which the kit does not include): accuracy and confusion matrix per
+        seed, then over all seeds the mean accuracy, each class's and the summed matrix
     python benchmarks/resnet50_training.py thresholds --epochs 1 2 --seeds 0 1 2 3 4 [--write]
         hidden-split accuracy after each budget over several seeds; --write stores the
         measurements and thresholds (minimum over seeds minus a margin) in
@@ -34,6 +35,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "solutions" / "resnets" / "2_resnet50_signs.ipynb"
@@ -218,6 +221,24 @@ def momentum(args) -> None:
               f"hidden recalibrated {r['hidden_accuracy']:.3f}  {r['train_seconds']:.0f} s", flush=True)
 
 
+def transfer_summary(per_seed: list[dict]) -> list[str]:
+    """Lines summing up one eval file over seeds: the mean accuracy (and each seed's), the
+    accuracy per true class from the summed confusion matrix, and that matrix.
+
+    ``per_seed``: the worker's ``eval[path]`` entries, one per seed."""
+    accuracies = [r["accuracy"] for r in per_seed]
+    confusion = np.sum([r["confusion"] for r in per_seed], axis=0)
+    per_class = confusion.diagonal() / np.maximum(confusion.sum(axis=1), 1)
+    lines = [f"  mean accuracy over {len(accuracies)} seed(s): {np.mean(accuracies):.3f} "
+             f"({' / '.join(f'{a:.3f}' for a in accuracies)})",
+             "  per class (seeds summed): " + "  ".join(
+                 f"{c}: {a:.2f}" for c, a in enumerate(per_class))
+             + f"; lowest {per_class.min():.2f} (class {int(per_class.argmin())})",
+             "  confusion, seeds summed (rows: true class, columns: predicted):"]
+    lines += [f"    {c}: {row.tolist()}" for c, row in enumerate(confusion)]
+    return lines
+
+
 def transfer(args) -> None:
     """Train on the kit's images, score every Coursera-schema .h5 file of --eval-dir."""
     files = sorted(str(p) for p in Path(args.eval_dir).expanduser().glob("*.h5"))
@@ -226,6 +247,7 @@ def transfer(args) -> None:
                          "train_set_y or test_set_x/test_set_y, and list_classes)")
     print(f"# trained on the kit's hand signs, {args.epochs} epoch(s), scored on {len(files)} "
           f"file(s) of {args.eval_dir}; {machine()}")
+    scored_per_file = {path: [] for path in files}
     for seed in args.seeds:
         r = run_worker(mode="train", seed=seed, epochs=args.epochs, eval_files=files)
         print(f"seed {seed}  kit test {r['test_accuracy_recalibrated']:.3f}  "
@@ -233,11 +255,17 @@ def transfer(args) -> None:
         print("  kit test per class: " + "  ".join(
             f"{c}: {a:.2f}" for c, a in enumerate(r["test_per_class"])))
         for path, scored in r["eval"].items():
+            scored_per_file[path].append(scored)
             print(f"  {Path(path).name}: {scored['images']} images, accuracy "
                   f"{scored['accuracy']:.3f} (chance 0.167); confusion (rows: true class, "
                   "columns: predicted):")
             for c, row in enumerate(scored["confusion"]):
                 print(f"    {c}: {row}")
+    print(f"# over seeds {' '.join(str(s) for s in args.seeds)}")
+    for path, per_seed in scored_per_file.items():
+        print(f"{Path(path).name}:")
+        for line in transfer_summary(per_seed):
+            print(line)
 
 
 def main() -> None:
